@@ -25,6 +25,8 @@ export interface RowChange {
   op: RowOp;
   /** The new row for insert, update and read; for delete, the old key (or whole old row with REPLICA IDENTITY FULL); null for truncate. */
   row: Row | null;
+  /** The row's primary key (or replica identity) columns and values; empty for truncate. */
+  key: Row;
   /** The row's key before an update that changed it, when the server sent it. */
   oldKey?: Row | undefined;
   /** The commit LSN of the transaction this change belongs to; several changes share one. */
@@ -55,6 +57,8 @@ export interface ContactChange {
   fields: ContactFields;
   origin: RowOrigin;
   commitLsn: Lsn;
+  /** From a full resync rather than the live stream: sent with what the rate budget leaves after live changes. */
+  backfill: boolean;
 }
 
 /** A row that could not become a contact, kept with its reason so the user can fix it. */
