@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, LineCounter, type Node, parse, parseDocument } from 'yaml';
 import { type core, z } from 'zod';
 import { type Config, configSchema } from './schema.js';
 import { closest } from './suggest.js';
@@ -92,6 +92,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     );
   }
   const config = parsed.data;
+  // The container image sets VERBOSE_SYNC_STATE_DIR to its volume; a state_dir in the file still wins.
+  if ((raw as { state_dir?: unknown }).state_dir === undefined && env.VERBOSE_SYNC_STATE_DIR) {
+    config.state_dir = env.VERBOSE_SYNC_STATE_DIR;
+  }
   return { config, file, secrets: secretsOf(config) };
 }
 
@@ -124,7 +128,7 @@ function expandEnvironment(
     if (isSeq(node)) return node.items.map((item, i) => walk(item, [...path, i]));
     if (isScalar(node)) {
       if (typeof node.value !== 'string') return node.value;
-      return node.value.replace(
+      const expanded = node.value.replace(
         /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
         (match, name, fallback) => {
           if (match === '$${') return '${';
@@ -139,6 +143,12 @@ function expandEnvironment(
           return '';
         },
       );
+      // `batch_size: ${BATCH_SIZE}` means a number, as if the value had been written there.
+      if (expanded !== node.value && node.type === 'PLAIN') {
+        const typed: unknown = parse(expanded);
+        if (typeof typed === 'number' || typeof typed === 'boolean') return typed;
+      }
+      return expanded;
     }
     return node ?? null;
   };

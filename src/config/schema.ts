@@ -150,9 +150,13 @@ export const configSchema = z
   .strictObject({
     source: z
       .strictObject({
+        // A refinement rather than a pattern, so editors do not flag `${SOURCE_DATABASE_URL}` in the file.
         url: z
           .string()
-          .regex(/^postgres(ql)?:\/\//, 'expected a libpq URL such as postgres://user:password@host:5432/db')
+          .refine(
+            (url) => /^postgres(ql)?:\/\//.test(url),
+            'expected a libpq URL such as postgres://user:password@host:5432/db',
+          )
           .describe('libpq URL of the CRM database, e.g. ${SOURCE_DATABASE_URL}.'),
         slot: z
           .string()
@@ -214,7 +218,10 @@ export const configSchema = z
       .string()
       .min(1)
       .default('./state')
-      .describe('Where the checkpoint, resync progress and rejected contacts are kept; must persist.'),
+      .describe(
+        'Where the checkpoint, resync progress and rejected contacts are kept; must persist. ' +
+          'Relative to the working directory; defaults to $VERBOSE_SYNC_STATE_DIR when set.',
+      ),
     max_pending_contacts: z
       .number()
       .int()
