@@ -23,7 +23,7 @@ export class Metrics {
   );
   readonly phoneCollisions = this.counter(
     'phone_collisions_total',
-    'Rows whose phone normalises to a number another row of the same table already has.',
+    'Rows whose phone normalises to a number another row already has in the same list.',
     ['table'],
   );
   readonly contactsSent = this.counter('contacts_sent_total', 'Contacts accepted by Verbose.');
