@@ -130,9 +130,9 @@ export const mappingSchema = z
     fields: z
       .strictObject({
         phone: fieldSchema.describe('The phone number; normalised to E.164. Required.'),
-        first_name: fieldSchema.optional(),
-        last_name: fieldSchema.optional(),
-        source: fieldSchema.optional(),
+        first_name: fieldSchema.optional().describe("The contact's first name."),
+        last_name: fieldSchema.optional().describe("The contact's last name."),
+        source: fieldSchema.optional().describe('Where the contact came from, e.g. { value: odoo }.'),
       })
       .describe('How each Verbose contact field is made from the row.'),
   })

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configJsonSchema } from '../../src/config/jsonSchema.js';
 import { ConfigError, configPath, parseConfig } from '../../src/config/load.js';
+import { configReference, withReference } from '../../src/config/reference.js';
 
 const example = readFileSync(new URL('../../sync.example.yaml', import.meta.url), 'utf8');
 const env = {
@@ -171,5 +172,13 @@ describe('malformed configurations', () => {
     expect(message).toMatch(expected);
     expect(message).not.toMatch(/\n\s+at /);
     expect(message).not.toContain('s3cret-pw');
+  });
+});
+
+describe('README configuration table', () => {
+  it('lists every key with its default, generated from the schema (run `npm run schema` after changing it)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toBe(withReference(readme, configReference()));
+    expect(readme).toContain('| `verbose.batch_size` | `500` | Contacts per request. |');
   });
 });
