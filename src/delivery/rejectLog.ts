@@ -1,0 +1,184 @@
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContactFields, JsonValue, ListTarget, Rejection } from '../domain.js';
+import type { Now } from './clock.js';
+import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from './stateFiles.js';
+
+export const REJECTS_FILE = 'rejects.jsonl';
+
+/** Where a contact was set aside: by the mapping (never sent) or by the API (400 on that one contact). */
+export type RejectStage = 'mapping' | 'api';
+
+/** One line of `state_dir/rejects.jsonl`. */
+export interface RejectRecord {
+  /** ISO 8601. */
+  time: string;
+  stage: RejectStage;
+  table: string;
+  /** The row's key columns and values. */
+  key: Record<string, JsonValue>;
+  /** The phone as written in the CRM, before normalisation. */
+  phone: string;
+  reason: string;
+  /** What would have been sent, when there was something (API rejects). */
+  contact?: { target: ListTarget; phone: string; fields: ContactFields };
+}
+
+/** What delivery needs of the reject log. */
+export interface RejectSink {
+  /** Resolves once the reject is durable: only then may the checkpoint pass its change. */
+  append(rejection: Rejection, stage: RejectStage): Promise<void>;
+}
+
+export interface RejectLogOptions {
+  stateDir: string;
+  now: Now;
+}
+
+/**
+ * Contacts that could not be sent, with their reasons, one JSON line each, for `verbose-sync rejects`.
+ * Appends are fsynced before they resolve. Operations are serialised, so a rewrite (`remove`) never races an
+ * append. A last line without its newline is a crash mid-append: that append never resolved, so its change was
+ * not acknowledged and will be rejected again. Reading ignores it and the next append cuts it off.
+ */
+export class RejectLog implements RejectSink {
+  readonly file: string;
+  private queue: Promise<unknown> = Promise.resolve();
+  private checkedTail = false;
+
+  constructor(private readonly options: RejectLogOptions) {
+    this.file = join(options.stateDir, REJECTS_FILE);
+  }
+
+  append(rejection: Rejection, stage: RejectStage): Promise<void> {
+    const record = toRecord(rejection, stage, this.options.now());
+    return this.serially(async () => {
+      await ensureStateDir(this.options.stateDir);
+      const line = `${JSON.stringify(record)}\n`;
+      try {
+        const handle = await open(this.file, 'a+');
+        try {
+          if (!this.checkedTail) await dropTornLine(handle);
+          await handle.appendFile(line, 'utf8');
+          await handle.datasync();
+          this.checkedTail = true;
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        throw fileError(error, 'append to', this.file);
+      }
+    });
+  }
+
+  /** Every reject, oldest first; [] when there are none. A corrupt line is an error naming it. */
+  list(): Promise<RejectRecord[]> {
+    return this.serially(() => this.read());
+  }
+
+  /**
+   * Removes the rejects `predicate` selects (for `rejects --retry`) by rewriting the file atomically; returns
+   * the removed ones.
+   */
+  remove(predicate: (record: RejectRecord) => boolean): Promise<RejectRecord[]> {
+    return this.serially(async () => {
+      const records = await this.read();
+      const removed = records.filter(predicate);
+      if (removed.length === 0) return removed;
+      const kept = records.filter((record) => !removed.includes(record));
+      await writeFileAtomic(
+        this.file,
+        kept.map((record) => `${JSON.stringify(record)}\n`).join(''),
+        'rewrite',
+      );
+      this.checkedTail = true;
+      return removed;
+    });
+  }
+
+  private async read(): Promise<RejectRecord[]> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw fileError(error, 'read', this.file);
+    }
+    const lines = text.split('\n');
+    // The part after the last newline is either empty or a torn append (see the class comment).
+    lines.pop();
+    const records: RejectRecord[] = [];
+    lines.forEach((line, index) => {
+      if (line.trim() === '') return;
+      const record = parseRecord(line);
+      if (!record) {
+        throw new StateFileError(
+          `${this.file} line ${index + 1} is not a reject record: ${line.slice(0, 120)}. ` +
+            'Fix or delete that line (each line is one JSON object).',
+        );
+      }
+      records.push(record);
+    });
+    return records;
+  }
+
+  private serially<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(operation);
+    // The chain continues whatever this operation's outcome; the caller gets the outcome itself.
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Cuts a last line that has no newline (a crash mid-append) so the next line starts clean. */
+async function dropTornLine(handle: FileHandle): Promise<void> {
+  const { size } = await handle.stat();
+  if (size === 0) return;
+  // A torn line is one record: the last 1 MiB holds the newline before it unless the file is one torn line.
+  const length = Math.min(size, 1024 * 1024);
+  const tail = Buffer.alloc(length);
+  await handle.read(tail, 0, length, size - length);
+  if (tail[length - 1] === 0x0a) return;
+  const newline = tail.lastIndexOf(0x0a);
+  await handle.truncate(newline >= 0 ? size - length + newline + 1 : size - length);
+}
+
+function toRecord(rejection: Rejection, stage: RejectStage, now: number): RejectRecord {
+  const key: Record<string, JsonValue> = {};
+  for (const [column, value] of Object.entries(rejection.origin.key)) {
+    if (typeof value !== 'symbol') key[column] = value;
+  }
+  const record: RejectRecord = {
+    time: new Date(now).toISOString(),
+    stage,
+    table: rejection.origin.table,
+    key,
+    phone: rejection.origin.rawPhone,
+    reason: rejection.reason,
+  };
+  if (rejection.contact) {
+    const { target, phone, fields } = rejection.contact;
+    record.contact = { target, phone, fields };
+  }
+  return record;
+}
+
+function parseRecord(line: string): RejectRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Partial<RejectRecord>;
+  const valid =
+    typeof record.time === 'string' &&
+    (record.stage === 'mapping' || record.stage === 'api') &&
+    typeof record.table === 'string' &&
+    typeof record.key === 'object' &&
+    record.key !== null &&
+    typeof record.phone === 'string' &&
+    typeof record.reason === 'string';
+  return valid ? (record as RejectRecord) : undefined;
+}
