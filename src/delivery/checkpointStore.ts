@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lsn } from '../domain.js';
+import { formatLsn, parseLsn } from '../lsn.js';
+import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from '../stateFiles.js';
 import type { Now, Sleep } from './clock.js';
-import { formatLsn, parseLsn } from './lsnText.js';
-import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from './stateFiles.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 const VERSION = 1;
@@ -130,9 +130,12 @@ export class CheckpointStore {
     if (version !== VERSION)
       throw unusable(`unknown version ${JSON.stringify(version)} (expected ${VERSION})`);
     if (typeof lsn !== 'string') throw unusable('"lsn" is missing');
-    const parsed = parseLsn(lsn);
-    if (parsed === undefined)
+    let parsed: Lsn;
+    try {
+      parsed = parseLsn(lsn);
+    } catch {
       throw unusable(`"lsn" is ${JSON.stringify(lsn)}, not a position such as "0/16B3748"`);
+    }
     if (slot !== this.options.slot) {
       throw new StateFileError(
         `The checkpoint file ${this.file} belongs to slot ${JSON.stringify(slot)}, but source.slot is ` +

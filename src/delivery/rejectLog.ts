@@ -1,8 +1,8 @@
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContactFields, JsonValue, ListTarget, Rejection } from '../domain.js';
+import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from '../stateFiles.js';
 import type { Now } from './clock.js';
-import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from './stateFiles.js';
 
 export const REJECTS_FILE = 'rejects.jsonl';
 

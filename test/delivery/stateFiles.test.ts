@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointStore } from '../../src/delivery/checkpointStore.js';
 import { RejectLog, type RejectRecord } from '../../src/delivery/rejectLog.js';
-import { fileError, StateFileError } from '../../src/delivery/stateFiles.js';
 import type { Rejection } from '../../src/domain.js';
+import { fileError, StateFileError } from '../../src/stateFiles.js';
 import { eventually, VirtualClock } from './virtualClock.js';
 
 let root: string;

@@ -36,12 +36,18 @@ export async function ensureStateDir(dir: string): Promise<void> {
   }
 }
 
+/** The rename itself must reach the disk, or a power cut could bring back the old file. */
 export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
+    handle = await open(dir, 'r');
     await handle.sync();
+  } catch (error) {
+    // Some file systems cannot fsync a directory; the rename is still atomic there.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'ENOTSUP', 'ENOENT'].includes(code ?? '')) throw error;
   } finally {
-    await handle.close();
+    await handle?.close();
   }
 }
 
