@@ -145,9 +145,8 @@ function print(text: string): number {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  // Exit explicitly: a command has closed what it opened, and stdout/stderr are synchronous for files and pipes.
+  (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof ConfigError) {
       process.stderr.write(`invalid configuration:\n${error.message}\n`);

@@ -1,5 +1,62 @@
-/** Not built yet: `verbose-sync run` arrives with its issue; until then it says so rather than pretend. */
-export async function runDaemon(..._args: unknown[]): Promise<number> {
-  process.stderr.write('verbose-sync run is not built yet in this version.\n');
-  return 1;
+import type { LoadedConfig } from '../config/load.js';
+import { Daemon } from '../daemon.js';
+import { createLogger, scrubber } from '../log.js';
+import { Metrics } from '../ops/metrics.js';
+import { startOpsServer } from '../ops/opsServer.js';
+import type { ShutdownHook } from './shutdown.js';
+
+export interface RunFlags {
+  fullResync: boolean;
+  dryRun: boolean;
+}
+
+/** `verbose-sync run`: the daemon, until SIGTERM/SIGINT (exit 0) or a fatal error (exit 1). */
+export async function runDaemon(
+  loaded: LoadedConfig,
+  flags: RunFlags,
+  onShutdown: ShutdownHook,
+): Promise<number> {
+  const log = createLogger({ secrets: loaded.secrets });
+  const scrub = scrubber(loaded.secrets);
+  const metrics = new Metrics();
+  const daemon = new Daemon(loaded.config, {
+    ...flags,
+    log,
+    metrics,
+    printRequest: ({ target, contacts }) =>
+      process.stdout.write(`${JSON.stringify({ dry_run: true, ...target, contacts })}\n`),
+  });
+  const ops = await startOpsServer({
+    host: loaded.config.http.host,
+    port: loaded.config.http.port,
+    metrics,
+    health: () => daemon.health(),
+    readiness: () => daemon.readiness(),
+  });
+  log.info({ config: loaded.file, ops: ops.url }, 'verbose-sync starting');
+
+  onShutdown(async (signal) => {
+    log.info(
+      { signal },
+      'shutting down: finishing requests in flight, then acknowledging what was delivered',
+    );
+    await daemon.stop();
+  });
+  let started = false;
+  try {
+    await daemon.start();
+    started = true;
+    await daemon.done;
+    return 0;
+  } catch (error) {
+    const message = scrub(error instanceof Error ? error.message : String(error));
+    // A fatal error after start was logged by the daemon as it stopped; one from start() was not.
+    if (!started) log.fatal({ kind: error instanceof Error ? error.name : 'Error' }, message);
+    await daemon.stop().catch(() => {});
+    process.stderr.write(`verbose-sync: ${message}\n`);
+    return 1;
+  } finally {
+    await ops.close();
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+  }
 }

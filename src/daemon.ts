@@ -1,0 +1,451 @@
+import pg from 'pg';
+import type { Config } from './config/schema.js';
+import { Checkpoint } from './delivery/checkpoint.js';
+import { CheckpointStore } from './delivery/checkpointStore.js';
+import { type Now, type Sleep, systemNow, systemSleep } from './delivery/clock.js';
+import { Coalescer, type VerboseContact } from './delivery/coalescer.js';
+import { Delivery, DeliveryFatalError } from './delivery/delivery.js';
+import { RateBudget } from './delivery/rateBudget.js';
+import { RejectLog } from './delivery/rejectLog.js';
+import { type ContactSender, VerboseClient } from './delivery/verboseClient.js';
+import type { ContactChange, ListTarget, Lsn, RowChange } from './domain.js';
+import type { Logger } from './log.js';
+import { PhoneCollisions } from './mapping/collisions.js';
+import { Mapper, type MappingOutcome } from './mapping/mapper.js';
+import type { Metrics } from './ops/metrics.js';
+import type { ProbeResult } from './ops/opsServer.js';
+import { Backfill } from './resync/backfill.js';
+import { ProgressStore } from './resync/progressStore.js';
+import { ResyncSchedule } from './resync/schedule.js';
+import {
+  type ChangeHandler,
+  ChangeStream,
+  type LogicalMessage,
+  SESSION_OPTIONS,
+} from './source/changeStream.js';
+import { prepareSource, SlotLostError } from './source/setup.js';
+import { ensureStateDir } from './stateFiles.js';
+
+export interface DaemonOptions {
+  /** `--full-resync`: load every existing row while the stream runs. */
+  fullResync: boolean;
+  /** `--dry-run`: print each request instead of sending it; acknowledge nothing. */
+  dryRun: boolean;
+  /** Where `--dry-run` requests go (the CLI prints them as JSON lines). */
+  printRequest?: (request: { target: ListTarget; contacts: VerboseContact[] }) => void;
+  log: Logger;
+  metrics: Metrics;
+  now?: Now;
+  sleep?: Sleep;
+}
+
+/** A pipeline started with a time of no API outcome this long while work waits is considered wedged. */
+const WEDGED_AFTER_MS = 5 * 60_000;
+/** After a resync stops on an error (a dropped connection, say), it resumes from its progress after this. */
+const RESYNC_RETRY_MS = 5_000;
+
+/**
+ * Wires the stages: source ─▶ mapping ─▶ coalescer ─▶ delivery, with the checkpoint acknowledging only what was
+ * delivered, and the full resync feeding the same pipeline between watermarks.
+ *
+ * `start()` resolves once streaming (or standing by behind another instance); `done` settles when the daemon
+ * has stopped: it resolves after `stop()` and rejects with the fatal error that stopped it otherwise.
+ */
+export class Daemon {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (error: Error) => void;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly now: Now;
+  private readonly sleep: Sleep;
+  private readonly mapper: Mapper;
+  private readonly collisions = new PhoneCollisions();
+  private readonly resources: { name: string; close: () => Promise<unknown> }[] = [];
+  private stream: ChangeStream | undefined;
+  private delivery: Delivery | undefined;
+  private coalescer: Coalescer | undefined;
+  private checkpoint: Checkpoint | undefined;
+  private store: CheckpointStore | undefined;
+  private rejects: RejectLog | undefined;
+  private backfill: Backfill | undefined;
+  private stopping: Promise<void> | undefined;
+  /** Set once stopping: handler calls from then on wait forever, so nothing more is recorded as received. */
+  private halted = false;
+  private lastApiOutcome: { ok: boolean; at: number; detail: string } | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly options: DaemonOptions,
+  ) {
+    this.log = options.log;
+    this.metrics = options.metrics;
+    this.now = options.now ?? systemNow;
+    this.sleep = options.sleep ?? systemSleep;
+    this.mapper = Mapper.fromConfig(config);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    await ensureStateDir(config.state_dir);
+    const store = new CheckpointStore({
+      stateDir: config.state_dir,
+      slot: config.source.slot,
+      now: this.now,
+      sleep: this.sleep,
+      onError: (error) => this.fail(error),
+    });
+    this.store = store;
+    const saved = await store.load();
+
+    const report = await prepareSource({
+      url: config.source.url,
+      slot: config.source.slot,
+      publication: config.source.publication,
+      tables: this.mapper.tables(),
+      lostSlot: this.options.fullResync ? 'recreate' : 'error',
+      log,
+    });
+    if (report.slotCreated && saved !== undefined && !this.options.fullResync) {
+      throw new SlotLostError(
+        config.source.slot,
+        `did not exist although ${config.state_dir} holds a checkpoint (it was dropped; it has now been created again)`,
+      );
+    }
+    const firstStart = report.slotCreated && saved === undefined;
+    // A checkpoint of a slot that was created anew says nothing about the new slot's positions.
+    const start: Lsn = report.slotCreated ? 0n : (saved ?? 0n);
+
+    const client = new VerboseClient({
+      url: config.verbose.url,
+      apiKey: config.verbose.api_key,
+      requestTimeoutMs: config.verbose.request_timeout_ms,
+    });
+    this.resources.push({ name: 'Verbose client', close: () => client.close() });
+    await this.checkApiKey(client);
+
+    const coalescer = new Coalescer({
+      maxPending: config.max_pending_contacts,
+      now: this.now,
+      sizeGauge: this.metrics.coalescerSize,
+    });
+    const checkpoint = new Checkpoint({ coalescer, start, now: this.now, metrics: this.metrics });
+    const rejects = new RejectLog({ stateDir: config.state_dir, now: this.now });
+    const budget = new RateBudget({
+      requestsPerSecond: config.verbose.requests_per_second,
+      now: this.now,
+      sleep: this.sleep,
+      onRate: (rate) => this.metrics.rateLimit.set(rate),
+    });
+    const delivery = new Delivery({
+      coalescer,
+      checkpoint,
+      client: this.observed(client),
+      budget,
+      rejects,
+      batchSize: config.verbose.batch_size,
+      flushIntervalMs: config.verbose.flush_interval_ms,
+      concurrency: config.verbose.concurrency,
+      retryAlarmMs: config.verbose.retry_alarm_ms,
+      log: log.child({ component: 'delivery' }),
+      metrics: this.metrics,
+      now: this.now,
+      sleep: this.sleep,
+      random: Math.random,
+      ...(this.options.dryRun
+        ? { dryRun: (target, contacts) => this.options.printRequest?.({ target, contacts }) }
+        : {}),
+      onFatal: (error) => this.fail(error),
+    });
+    Object.assign(this, { coalescer, checkpoint, rejects, delivery });
+
+    const pool = new pg.Pool({
+      connectionString: config.source.url,
+      max: 2,
+      options: SESSION_OPTIONS,
+      application_name: 'verbose-sync resync',
+    });
+    pool.on('error', (error) =>
+      log.warn({ err: error.message }, 'resync connection lost; it reconnects on next use'),
+    );
+    this.resources.push({ name: 'resync pool', close: () => pool.end() });
+    const backfill = new Backfill({
+      sql: pool,
+      tables: this.mapper.tables().map((table) => ({ table, keyColumns: report.keyColumns.get(table) })),
+      chunkSize: config.resync.chunk_size,
+      progress: new ProgressStore(config.state_dir),
+      log: log.child({ component: 'resync' }),
+      metrics: this.metrics,
+      ...(process.stdout.isTTY ? { progressBar: process.stderr } : {}),
+      onError: (error) => this.resyncFailed(error),
+    });
+    this.backfill = backfill;
+
+    checkpoint.onAdvance((lsn) => {
+      store.save(lsn);
+      void backfill.delivered(lsn);
+    });
+
+    const stream = new ChangeStream({
+      url: config.source.url,
+      slot: config.source.slot,
+      publication: config.source.publication,
+      statusIntervalMs: config.source.status_interval_ms,
+      heartbeatIntervalMs: config.source.heartbeat_interval_ms,
+      handler: this.handler(),
+      acknowledged: () => checkpoint.acknowledged,
+      keyColumns: report.keyColumns,
+      log,
+      metrics: this.metrics,
+    });
+    this.stream = stream;
+    stream.done.catch((error: unknown) => this.fail(error));
+
+    delivery.start();
+    await stream.start();
+    log.info(
+      {
+        slot: config.source.slot,
+        publication: config.source.publication,
+        tables: this.mapper.tables(),
+        from: start.toString(16),
+      },
+      this.options.dryRun
+        ? 'streaming (dry run: requests are printed, nothing is sent or acknowledged)'
+        : 'streaming',
+    );
+
+    if (await backfill.resume()) {
+      log.info('continuing the unfinished full resync from its last delivered chunk');
+    } else if (this.options.fullResync || firstStart) {
+      if (firstStart)
+        log.info(
+          'first start: no slot and no state yet, so every existing row is loaded now (a full resync)',
+        );
+      await backfill.start(this.options.fullResync ? 'requested' : 'first start');
+    }
+    if (config.resync.schedule) {
+      const schedule = new ResyncSchedule({
+        expression: config.resync.schedule,
+        startResync: () => backfill.start('scheduled'),
+        isRunning: () => backfill.running,
+        log: log.child({ component: 'resync' }),
+      });
+      schedule.start();
+      this.resources.push({ name: 'resync schedule', close: () => schedule.stop() });
+    }
+  }
+
+  /**
+   * Stops reading, lets requests in flight finish within `shutdown_timeout_ms`, persists and acknowledges
+   * what was delivered, and closes every connection. Safe to call twice or concurrently.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown().then(
+      () => this.resolveDone(),
+      (error: unknown) => this.rejectDone(asError(error)),
+    );
+    return this.stopping;
+  }
+
+  /** Liveness: not wedged — work that waits has seen an API outcome (even a failed one) recently. */
+  health(): ProbeResult {
+    const pending = this.coalescer?.size ?? 0;
+    const lastAt = this.lastApiOutcome?.at;
+    const wedged = pending > 0 && lastAt !== undefined && this.now() - lastAt > WEDGED_AFTER_MS;
+    return {
+      ok: !wedged,
+      detail: {
+        pending,
+        ...(wedged ? { reason: 'contacts wait but no request has ended for 5 minutes' } : {}),
+      },
+    };
+  }
+
+  /** Readiness: the stream is connected and the last word from Verbose was not a failure to reach it. */
+  readiness(): ProbeResult {
+    const stream = this.stream?.connected === true;
+    const api = this.lastApiOutcome?.ok ?? false;
+    return {
+      ok: stream && api,
+      detail: {
+        stream: stream ? 'connected' : 'not connected',
+        verbose: this.lastApiOutcome?.detail ?? 'not checked yet',
+      },
+    };
+  }
+
+  /** For the demo and tests: resolves when nothing waits for delivery. */
+  async idle(): Promise<void> {
+    await this.delivery?.idle();
+  }
+
+  get acknowledged(): Lsn | undefined {
+    return this.checkpoint?.acknowledged;
+  }
+
+  get resyncRunning(): boolean {
+    return this.backfill?.running ?? false;
+  }
+
+  private handler(): ChangeHandler {
+    const guard =
+      <A extends unknown[]>(name: string, body: (...args: A) => Promise<void> | void) =>
+      async (...args: A): Promise<void> => {
+        if (this.halted) return never();
+        try {
+          await body(...args);
+        } catch (error) {
+          this.fail(new Error(`while handling a ${name}: ${asError(error).message}`));
+          return never();
+        }
+      };
+    return {
+      change: guard('change', (change: RowChange) => this.onChange(change)),
+      commit: guard('commit', (lsn: Lsn) => {
+        this.checkpoint?.committed(lsn);
+      }),
+      message: guard('message', (message: LogicalMessage) => this.onMessage(message)),
+      // The partial transaction comes again in full; what was merged of it is the same data, and the
+      // checkpoint cannot pass its commit before then, so there is nothing to undo.
+      rollback: () => {},
+    };
+  }
+
+  private async onChange(change: RowChange): Promise<void> {
+    this.backfill?.observe(change);
+    // A transaction the server sends again after a reconnect was merged already (and maybe delivered).
+    if (this.checkpoint && change.commitLsn <= this.checkpoint.lastCommitted) return;
+    await this.route(this.mapper.map(change), change.table);
+  }
+
+  private async onMessage(message: LogicalMessage): Promise<void> {
+    const rows = this.backfill?.onMessage(message);
+    if (!rows) return;
+    for (const row of rows) await this.route(this.mapper.map(row), row.table);
+  }
+
+  private async route(outcomes: MappingOutcome[], table: string): Promise<void> {
+    for (const outcome of outcomes) {
+      if (outcome.kind === 'contact') await this.enqueue(outcome.contact);
+      else if (outcome.kind === 'rejected') {
+        const { rejection } = outcome;
+        await this.rejects?.append(rejection, 'mapping');
+        this.metrics.rejects.inc({ stage: 'mapping' });
+        this.log.warn(
+          { table, key: rejection.origin.key, phone: rejection.origin.rawPhone, reason: rejection.reason },
+          'row not sent: it cannot become a contact (kept in rejects.jsonl)',
+        );
+      } else {
+        this.metrics.changesSkipped.inc({ table, reason: outcome.reason });
+        this.log.debug({ table, reason: outcome.reason }, 'change not sent: Verbose has no counterpart');
+      }
+    }
+  }
+
+  private async enqueue(contact: ContactChange): Promise<void> {
+    const coalescer = this.coalescer!;
+    const collision = this.collisions.observe(contact);
+    if (collision) {
+      this.metrics.phoneCollisions.inc({ table: contact.origin.table });
+      this.log.info(
+        { collision },
+        'two CRM rows share one phone: they are one Verbose contact, the newest change wins',
+      );
+    }
+    if (coalescer.full) {
+      this.metrics.streamPaused.set(1);
+      await coalescer.whenRoom();
+      this.metrics.streamPaused.set(0);
+    }
+    coalescer.add(contact);
+  }
+
+  /** Wraps the client so readiness and liveness know the last time Verbose answered, and how. */
+  private observed(client: VerboseClient): ContactSender {
+    return {
+      upsert: async (...args: Parameters<ContactSender['upsert']>) => {
+        const outcome = await client.upsert(...args);
+        this.lastApiOutcome = {
+          ok: outcome.kind !== 'transient',
+          at: this.now(),
+          detail: outcome.kind === 'transient' ? `unreachable (${String(outcome.status)})` : 'reachable',
+        };
+        return outcome;
+      },
+    };
+  }
+
+  private async checkApiKey(client: VerboseClient): Promise<void> {
+    const me = await client.me();
+    if (me.kind === 'unauthorized') {
+      throw new DeliveryFatalError(
+        `Verbose refused the API key (HTTP ${me.status}): check verbose.api_key (a revoked or mistyped key); nothing was sent`,
+      );
+    }
+    this.lastApiOutcome = {
+      ok: me.kind === 'ok',
+      at: this.now(),
+      detail: me.kind === 'ok' ? 'reachable' : 'unreachable',
+    };
+    if (me.kind === 'ok') this.log.info({ workspace: me.workspace.name }, 'Verbose API key accepted');
+    else this.log.warn({ detail: me.detail }, 'Verbose is not reachable now; changes wait and are retried');
+  }
+
+  private resyncFailed(error: Error): void {
+    if (this.halted) return;
+    this.log.warn(
+      { err: error.message },
+      `full resync interrupted; resuming from its last delivered chunk in ${RESYNC_RETRY_MS / 1000} s`,
+    );
+    this.sleep(RESYNC_RETRY_MS)
+      .then(
+        async () => {
+          if (!this.halted) await this.backfill?.resume();
+        },
+        () => {},
+      )
+      .catch((resumeError: unknown) => this.fail(resumeError));
+  }
+
+  private fail(error: unknown): void {
+    if (this.stopping) return;
+    const fatal = asError(error);
+    this.log.error({ err: fatal.message, kind: fatal.name }, 'fatal: stopping');
+    this.stopping = this.shutdown().then(
+      () => this.rejectDone(fatal),
+      () => this.rejectDone(fatal),
+    );
+  }
+
+  private async shutdown(): Promise<void> {
+    this.halted = true;
+    const deadlineMs = this.config.shutdown_timeout_ms;
+    await this.delivery?.stop({ deadlineMs });
+    this.checkpoint?.refresh();
+    await this.store?.flush();
+    await this.stream?.stop();
+    await this.backfill?.stop();
+    for (const resource of this.resources.reverse()) {
+      await resource
+        .close()
+        .catch((error: unknown) =>
+          this.log.warn({ err: asError(error).message }, `closing the ${resource.name} failed`),
+        );
+    }
+    this.log.info({ acknowledged: this.checkpoint?.acknowledged.toString(16) }, 'stopped');
+  }
+}
+
+function never(): Promise<never> {
+  return new Promise<never>(() => {});
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
