@@ -89,6 +89,37 @@ export async function prepareSource(options: PrepareSourceOptions): Promise<Sour
 }
 
 async function prepare(client: pg.Client, options: PrepareSourceOptions): Promise<SourceReport> {
+  const verified = await verifySource(client, options.tables);
+  const tables = verified.tables.map((t) => t.name);
+  const publication = await ensurePublication(client, options, tables);
+  const slot = await ensureSlot(client, options, verified.database);
+  return {
+    serverVersion: verified.serverVersion,
+    slotCreated: slot.created,
+    slot: slot.state,
+    publicationCreated: publication.created,
+    publicationManaged: publication.managed,
+    publicationAdded: publication.added,
+    publicationRemoved: publication.removed,
+    keyColumns: new Map(verified.tables.map((t) => [t.name, t.key])),
+    columns: new Map(verified.tables.map((t) => [t.name, t.columns])),
+  };
+}
+
+export interface VerifiedSource {
+  serverVersion: number;
+  database: string;
+  tables: FoundTable[];
+}
+
+/**
+ * The checks that change nothing: the server's version and wal_level, the role's right to replicate, and that
+ * every mapped table exists with a key. `validate` runs these alone; a problem is a `SourceError` with the fix.
+ */
+export async function verifySource(
+  client: pg.Client,
+  mappedTables: readonly string[],
+): Promise<VerifiedSource> {
   const { rows: settings } = await client.query<{ version: number; wal_level: string; database: string }>(
     `SELECT current_setting('server_version_num')::int AS version, current_setting('wal_level') AS wal_level,
             current_database()::text AS database`,
@@ -108,22 +139,8 @@ async function prepare(client: pg.Client, options: PrepareSourceOptions): Promis
     );
   }
   await checkRole(client);
-
-  const tables = [...new Set(options.tables.map(canonicalTableName))];
-  const found = await checkTables(client, tables);
-  const publication = await ensurePublication(client, options, tables);
-  const slot = await ensureSlot(client, options, database);
-  return {
-    serverVersion: version,
-    slotCreated: slot.created,
-    slot: slot.state,
-    publicationCreated: publication.created,
-    publicationManaged: publication.managed,
-    publicationAdded: publication.added,
-    publicationRemoved: publication.removed,
-    keyColumns: new Map(found.map((t) => [t.name, t.key])),
-    columns: new Map(found.map((t) => [t.name, t.columns])),
-  };
+  const tables = await checkTables(client, [...new Set(mappedTables.map(canonicalTableName))]);
+  return { serverVersion: version, database, tables };
 }
 
 async function checkRole(client: pg.Client): Promise<void> {
@@ -142,7 +159,7 @@ async function checkRole(client: pg.Client): Promise<void> {
   }
 }
 
-interface FoundTable {
+export interface FoundTable {
   name: string;
   key: string[];
   columns: string[];
