@@ -21,6 +21,7 @@ export async function runValidate(loaded: LoadedConfig): Promise<number> {
   const say = (line: string) => process.stdout.write(`${scrub(line)}\n`);
   const mapper = Mapper.fromConfig(config);
   let code = OK;
+  let unchecked = 0;
 
   say(
     `✓ configuration ${loaded.file}: ${config.mappings.length} mapping(s) over ${mapper.tables().join(', ')}`,
