@@ -1,13 +1,13 @@
 import pg from 'pg';
 import type { Config } from './config/schema.js';
-import { Checkpoint } from './delivery/checkpoint.js';
+import type { Checkpoint } from './delivery/checkpoint.js';
 import { CheckpointStore } from './delivery/checkpointStore.js';
 import { type Now, type Sleep, systemNow, systemSleep } from './delivery/clock.js';
-import { Coalescer, type VerboseContact } from './delivery/coalescer.js';
-import { Delivery, DeliveryFatalError } from './delivery/delivery.js';
-import { RateBudget } from './delivery/rateBudget.js';
-import { RejectLog } from './delivery/rejectLog.js';
-import { type ContactSender, VerboseClient } from './delivery/verboseClient.js';
+import type { Coalescer, VerboseContact } from './delivery/coalescer.js';
+import { type Delivery, DeliveryFatalError } from './delivery/delivery.js';
+import { buildDeliveryStage } from './delivery/deliveryStage.js';
+import type { RejectLog } from './delivery/rejectLog.js';
+import type { ContactSender, VerboseClient } from './delivery/verboseClient.js';
 import type { ContactChange, ListTarget, Lsn, RowChange } from './domain.js';
 import type { Logger } from './log.js';
 import { PhoneCollisions } from './mapping/collisions.js';
@@ -121,47 +121,22 @@ export class Daemon {
     // A checkpoint of a slot that was created anew says nothing about the new slot's positions.
     const start: Lsn = report.slotCreated ? 0n : (saved ?? 0n);
 
-    const client = new VerboseClient({
-      url: config.verbose.url,
-      apiKey: config.verbose.api_key,
-      requestTimeoutMs: config.verbose.request_timeout_ms,
-    });
-    this.resources.push({ name: 'Verbose client', close: () => client.close() });
-    await this.checkApiKey(client);
-
-    const coalescer = new Coalescer({
-      maxPending: config.max_pending_contacts,
-      now: this.now,
-      sizeGauge: this.metrics.coalescerSize,
-    });
-    const checkpoint = new Checkpoint({ coalescer, start, now: this.now, metrics: this.metrics });
-    const rejects = new RejectLog({ stateDir: config.state_dir, now: this.now });
-    const budget = new RateBudget({
-      requestsPerSecond: config.verbose.requests_per_second,
-      now: this.now,
-      sleep: this.sleep,
-      onRate: (rate) => this.metrics.rateLimit.set(rate),
-    });
-    const delivery = new Delivery({
-      coalescer,
-      checkpoint,
-      client: this.observed(client),
-      budget,
-      rejects,
-      batchSize: config.verbose.batch_size,
-      flushIntervalMs: config.verbose.flush_interval_ms,
-      concurrency: config.verbose.concurrency,
-      retryAlarmMs: config.verbose.retry_alarm_ms,
-      log: log.child({ component: 'delivery' }),
+    const stage = buildDeliveryStage({
+      config,
+      start,
+      log,
       metrics: this.metrics,
       now: this.now,
       sleep: this.sleep,
-      random: Math.random,
-      ...(this.options.dryRun
-        ? { dryRun: (target, contacts) => this.options.printRequest?.({ target, contacts }) }
-        : {}),
       onFatal: (error) => this.fail(error),
+      dryRun: this.options.dryRun
+        ? (target, contacts) => this.options.printRequest?.({ target, contacts })
+        : undefined,
+      observe: (client) => this.observed(client),
     });
+    const { client, coalescer, checkpoint, rejects, delivery } = stage;
+    this.resources.push({ name: 'Verbose client', close: () => client.close() });
+    await this.checkApiKey(client);
     Object.assign(this, { coalescer, checkpoint, rejects, delivery });
 
     const pool = new pg.Pool({

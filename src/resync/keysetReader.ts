@@ -146,13 +146,18 @@ export class KeysetReader implements ChunkReader {
       `SELECT * FROM ${shape.sql} ${where} ORDER BY ${order} LIMIT ${Math.max(1, Math.floor(limit))}`,
       values,
     );
-    return rows.map((row) => ({
-      table: shape.table,
-      op: 'read',
-      row,
-      key: Object.fromEntries(shape.keyColumns.map((name) => [name, row[name] ?? null])),
-      commitLsn: 0n,
-    }));
+    return rows.map((row) => readChange(shape, row));
+  }
+
+  /** The row with this key as it is now, or undefined when it no longer exists (for `rejects --retry`). */
+  async readByKey(shape: TableShape, key: Row): Promise<RowChange | undefined> {
+    const values: unknown[] = [];
+    const conditions = shape.key.map((k) => {
+      values.push(keyParameter(key, k.name));
+      return `${quoteIdent(k.name)} = $${values.length}::${k.type}`;
+    });
+    const rows = await this.select(`SELECT * FROM ${shape.sql} WHERE ${conditions.join(' AND ')}`, values);
+    return rows[0] && readChange(shape, rows[0]);
   }
 
   /** Rows as text, decoded by column type like the stream's, never through pg's global (lossy) parsers. */
@@ -225,4 +230,14 @@ function keyParameter(key: Row, column: string): unknown {
     throw new Error(`the last key ${JSON.stringify(key)} has no value for key column ${column}`);
   }
   return value !== null && typeof value === 'object' ? JSON.stringify(value) : value;
+}
+
+function readChange(shape: TableShape, row: Row): RowChange {
+  return {
+    table: shape.table,
+    op: 'read',
+    row,
+    key: Object.fromEntries(shape.keyColumns.map((name) => [name, row[name] ?? null])),
+    commitLsn: 0n,
+  };
 }
