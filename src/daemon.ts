@@ -118,6 +118,13 @@ export class Daemon {
       );
     }
     const firstStart = report.slotCreated && saved === undefined;
+    if (!report.slotCreated && report.publicationAdded.length > 0 && !this.options.fullResync) {
+      // The stream carries their changes from now on; rows that already exist are only read by a resync.
+      log.warn(
+        { tables: report.publicationAdded },
+        'tables newly mapped: their changes stream from now on, but existing rows are not loaded; run verbose-sync --full-resync once',
+      );
+    }
     // A checkpoint of a slot that was created anew says nothing about the new slot's positions.
     const start: Lsn = report.slotCreated ? 0n : (saved ?? 0n);
 

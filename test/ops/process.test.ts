@@ -33,4 +33,34 @@ mappings:
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
     expect(daemon.logs.some((l) => l.msg === 'stopped')).toBe(true);
   });
+
+  it('with --dry-run prints each request it would make, sends nothing and acknowledges nothing', async () => {
+    await p.db.query(`INSERT INTO people VALUES (2, 'Grace', '+12125550102')`);
+    const upserts = () => p.simulator.requests.entries().filter((r) => r.method === 'POST').length;
+    const upsertsBefore = upserts();
+    const slot = async () =>
+      (
+        await p.db.query<{ lsn: string }>(
+          `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`,
+          [p.db.name],
+        )
+      ).rows[0]!.lsn;
+    const confirmed = await slot();
+    const daemon = await spawnDaemon(dir, p.yaml(), ['--dry-run']);
+    await daemon.waitForLog(/^streaming \(dry run/);
+    await eventually(() => daemon.output().includes('"dry_run":true'), 10_000, 'a printed request');
+    const printed = daemon
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"dry_run":true'))
+      .map((line) => JSON.parse(line));
+    expect(printed[0]).toMatchObject({
+      dry_run: true,
+      contacts: [{ phone: '+12125550102', first_name: 'Grace' }],
+    });
+    daemon.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+    expect(upserts()).toBe(upsertsBefore);
+    expect(await slot()).toBe(confirmed);
+  });
 });
