@@ -22,10 +22,24 @@ export type Transform = (typeof TRANSFORMS)[number];
 
 const transform = z.enum(TRANSFORMS, {
   error: (issue) => {
-    const suggestion = typeof issue.input === 'string' ? closest(issue.input, TRANSFORMS) : undefined;
+    if (typeof issue.input !== 'string') {
+      return `expected a transform name or a list of them (${TRANSFORMS.join(', ')}), found ${kindOf(issue.input)}`;
+    }
+    if (/[\s,]/.test(issue.input.trim())) {
+      return `unknown transform ${JSON.stringify(issue.input)}; write several as a list, e.g. [trim, title]`;
+    }
+    const suggestion = closest(issue.input, TRANSFORMS);
     return `unknown transform ${JSON.stringify(issue.input)}; ${suggestion ? `did you mean ${JSON.stringify(suggestion)}? ` : ''}expected one of ${TRANSFORMS.join(', ')}`;
   },
 });
+
+/** A value of the wrong kind, as a message names it. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}
 
 const columnName = z.string().min(1).describe('A column name, exactly as in the database (case-sensitive).');
 
@@ -194,7 +208,12 @@ export const configSchema = z
           .default(5)
           .describe('The rate budget shared by every request to Verbose.'),
         concurrency: z.number().int().min(1).max(64).default(2).describe('Requests in flight at once.'),
-        request_timeout_ms: duration('A request with no answer after this long is retried.', 30_000),
+        request_timeout_ms: z
+          .number()
+          .int()
+          .min(100, 'must be 100 ms or more: every request has a timeout (0 does not turn it off)')
+          .default(30_000)
+          .describe('A request with no answer after this long is retried.'),
         retry_alarm_ms: duration(
           'When retries of one batch have gone on this long, log an alarm and raise the retry_alarm metric.',
           300_000,

@@ -131,7 +131,17 @@ export class VerboseClient implements ContactSender {
         workspace: { id: String(workspace.id ?? ''), name: String(workspace.name ?? '') },
       };
     }
-    return this.transient(answer, 'an answer that is not a Verbose workspace');
+    if (isRedirect(answer.status)) return this.transient(answer, this.redirected(answer, '/api/public/me'));
+    if (answer.status >= 200 && answer.status < 300) {
+      return this.transient(
+        answer,
+        'an answer that is not a Verbose workspace (is verbose.url the API base URL?)',
+      );
+    }
+    return this.transient(
+      answer,
+      `${this.apiText(answer, body) ?? 'no error text'}${urlHint(answer.status)}`,
+    );
   }
 
   /** Closes the keep-alive connections (only those of a dispatcher this client made). */
@@ -153,17 +163,37 @@ export class VerboseClient implements ContactSender {
       // Undocumented, but the envelope says the request was refused: treat it as the 400 it should have been.
       if (isObject(body) && body.ok === false)
         return { kind: 'invalid', status, error: this.errorText(answer, body) };
-      return this.transient(
-        answer,
-        'a success status without a Verbose answer (is verbose.url the API base URL?)',
-      );
+      return this.transient(answer, this.notAnEnvelope(answer, body));
     }
+    if (isRedirect(status)) return this.transient(answer, this.redirected(answer, '/api/public/contacts'));
     if (status === 400 || status === 422)
       return { kind: 'invalid', status, error: this.errorText(answer, body) };
     if (status === 401 || status === 403) return { kind: 'unauthorized', status };
     if (status === 413) return { kind: 'tooLarge', status, error: this.errorText(answer, body) };
-    const hint = status === 404 || status === 405 ? ' (is verbose.url the API base URL?)' : '';
-    return this.transient(answer, `${this.apiText(answer, body) ?? 'no error text'}${hint}`);
+    return this.transient(answer, `${this.apiText(answer, body) ?? 'no error text'}${urlHint(status)}`);
+  }
+
+  /** A success status whose body is not the envelope: said precisely, since each has its own cause. */
+  private notAnEnvelope(answer: Answer, body: unknown): string {
+    if (!answer.complete) return 'a success status, but the answer is incomplete';
+    if (answer.text.trim() === '') return 'a success status with an empty body instead of a Verbose answer';
+    if (body === undefined && /^\s*[[{]/.test(answer.text)) {
+      return 'a success status with JSON cut short instead of a Verbose answer';
+    }
+    const what = body === undefined ? `not JSON: ${this.apiText(answer, body) ?? ''}` : 'JSON without "ok"';
+    return `a success status without a Verbose answer (${what}); is verbose.url the API base URL?`;
+  }
+
+  /** Redirects are not followed: the Authorization header would go along to wherever they point. */
+  private redirected(answer: Answer, path: string): string {
+    const location = answer.headers.location;
+    const target = Array.isArray(location) ? location[0] : location;
+    if (!target) return 'a redirect without a Location header (is verbose.url the API base URL?)';
+    const base = target.endsWith(path) ? target.slice(0, -path.length) : undefined;
+    return (
+      `redirected to ${target}; redirects are not followed (the API key would go along): ` +
+      (base ? `set verbose.url to ${base}` : 'set verbose.url to the base URL it redirects to')
+    );
   }
 
   private async call(
@@ -246,6 +276,14 @@ export class VerboseClient implements ContactSender {
     const text = this.apiText(answer, body);
     return text === undefined ? `HTTP ${answer.status} with no error text` : `HTTP ${answer.status}: ${text}`;
   }
+}
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
+function urlHint(status: number): string {
+  return status === 404 || status === 405 ? ' (is verbose.url the API base URL?)' : '';
 }
 
 async function readBody(body: Dispatcher.ResponseData['body']): Promise<{ text: string; complete: boolean }> {

@@ -27,8 +27,29 @@ export function isBlank(text: string): boolean {
   return text.trim() === '';
 }
 
-/** Cuts at a code point boundary, never inside a surrogate pair. */
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * Keeps at most `max` code points, cut between characters as a reader sees them (a letter with its accents, an
+ * emoji with its joiners stay whole), and drops the white space the cut leaves at the end.
+ */
 export function truncate(text: string, max = MAX_VALUE_LENGTH): string {
   if (text.length <= max) return text;
-  return Array.from(text).slice(0, max).join('');
+  let points = 0;
+  let end = 0;
+  for (const { segment, index } of graphemes.segment(text)) {
+    const size = codePoints(segment);
+    if (points + size > max) break;
+    points += size;
+    end = index + segment.length;
+  }
+  // One character longer than the limit (a letter under hundreds of combining marks) is cut inside.
+  const cut = end > 0 ? text.slice(0, end) : Array.from(text).slice(0, max).join('');
+  return cut.trimEnd();
+}
+
+function codePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
 }

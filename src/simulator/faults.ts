@@ -1,5 +1,27 @@
 import { type RateDecision, TokenBucket } from './rateLimiter.js';
 
+/**
+ * Answers Verbose never sends but a client meets anyway (proxies, a wrong URL, a connection cut mid-answer).
+ * Given instead of handling the request, so nothing is stored: a client that takes one for a success loses data.
+ */
+export const MALFORMED_KINDS = [
+  /** 200 with no body at all. */
+  'empty',
+  /** 200 with a JSON body cut short (`{"ok":true,"imported":`), complete as HTTP. */
+  'truncated',
+  /** 200 whose body breaks off: the connection closes before the promised Content-Length. */
+  'cutOff',
+  /** 200 with an HTML page, as a web app answers when the URL is not the API. */
+  'html',
+  /** 200 with `{"ok": false, "error": …}`: the envelope refuses what the status accepts. */
+  'okFalse200',
+  /** 400 with an HTML page (a proxy's error page) instead of the JSON envelope. */
+  'html400',
+  /** 308 to the same path over https, as a host that only serves https answers. */
+  'redirect',
+] as const;
+export type MalformedKind = (typeof MALFORMED_KINDS)[number];
+
 /** The misbehaviour the simulator puts on, each switch independent; all off by default. */
 export interface FaultSettings {
   /** Requests per second allowed, as a token bucket with a burst of `max(1, rate)`; null: no limit. */
@@ -15,6 +37,10 @@ export interface FaultSettings {
    * stored but the client never hears so (a timeout after the commit, the case at-least-once must survive).
    */
   lostResponseRate: number;
+  /** Fraction (0..1) of requests given a `malformedKind` answer instead of being handled: nothing is stored. */
+  malformedRate: number;
+  /** Which malformed answer `malformedRate` gives. */
+  malformedKind: MalformedKind;
   /** Added before each request is answered. */
   latencyMs: number;
   /** A random extra of 0..latencyJitterMs on top of `latencyMs`. */
@@ -38,6 +64,8 @@ export const NO_FAULTS: Readonly<FaultSettings> = Object.freeze({
   htmlErrorRate: 0,
   dropRate: 0,
   lostResponseRate: 0,
+  malformedRate: 0,
+  malformedKind: 'empty',
   latencyMs: 0,
   latencyJitterMs: 0,
   maxBatchSize: null,
@@ -81,6 +109,12 @@ const positiveCount: Rule<number | null> = (value, label) => {
   );
 };
 
+const malformedKind: Rule<MalformedKind> = (value, label) => {
+  const kind = MALFORMED_KINDS.find((k) => k === value);
+  if (kind !== undefined) return kind;
+  throw new FaultSettingsError(`${label} must be one of ${MALFORMED_KINDS.join(', ')}, got ${shown(value)}`);
+};
+
 const instant: Rule<number | null> = (value, label) => {
   if (value === null) return null;
   const ms =
@@ -104,6 +138,8 @@ export const FAULT_RULES: { readonly [K in keyof FaultSettings]: Rule<FaultSetti
   htmlErrorRate: fraction,
   dropRate: fraction,
   lostResponseRate: fraction,
+  malformedRate: fraction,
+  malformedKind,
   latencyMs: duration,
   latencyJitterMs: duration,
   maxBatchSize: positiveCount,
@@ -180,6 +216,11 @@ export class FaultPlan {
 
   answersHtmlError(): boolean {
     return this.chance(this.current.htmlErrorRate);
+  }
+
+  /** The malformed answer to give this request instead of handling it, if any. */
+  answersMalformed(): MalformedKind | undefined {
+    return this.chance(this.current.malformedRate) ? this.current.malformedKind : undefined;
   }
 
   failsInternally(): boolean {

@@ -1,5 +1,11 @@
 import { parseArgs } from 'node:util';
-import { FAULT_RULES, type FaultChanges, FaultSettingsError } from './faults.js';
+import {
+  FAULT_RULES,
+  type FaultChanges,
+  type FaultSettings,
+  FaultSettingsError,
+  MALFORMED_KINDS,
+} from './faults.js';
 import type { SimulatorOptions } from './simulator.js';
 import type { ListSeed } from './store.js';
 
@@ -42,7 +48,7 @@ function faultFlag(flag: string, fault: Fault, value: string, description: strin
   };
 }
 
-function setFault(options: SimulatorOptions, fault: Fault, value: number | null): void {
+function setFault<K extends Fault>(options: SimulatorOptions, fault: K, value: FaultSettings[K]): void {
   options.faults = { ...options.faults, [fault]: value } satisfies FaultChanges;
 }
 
@@ -115,6 +121,20 @@ const DECLARATIONS: readonly OptionDeclaration[] = [
     '0..1',
     'fraction of connections destroyed after the request is handled (stored, not answered)',
   ),
+  faultFlag(
+    'malformed-rate',
+    'malformedRate',
+    '0..1',
+    'fraction of requests given a --malformed-kind answer instead of being handled, nothing stored',
+  ),
+  {
+    flag: 'malformed-kind',
+    value: 'KIND',
+    description: `the malformed answer: ${MALFORMED_KINDS.join(', ')} (default: empty)`,
+    apply(values, options) {
+      setFault(options, 'malformedKind', FAULT_RULES.malformedKind(last(values), '--malformed-kind'));
+    },
+  },
   faultFlag('latency-ms', 'latencyMs', 'MS', 'latency added to every request'),
   faultFlag('latency-jitter-ms', 'latencyJitterMs', 'MS', 'random extra latency, 0..MS'),
   faultFlag('max-batch-size', 'maxBatchSize', 'N', 'more contacts than this in one request: 413'),

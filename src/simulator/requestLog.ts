@@ -1,3 +1,5 @@
+import type { MalformedKind } from './faults.js';
+
 /** One API request as the simulator saw it. */
 export interface RequestRecord {
   /** When it arrived, in ms since the epoch (the simulator's clock). */
@@ -13,13 +15,15 @@ export interface RequestRecord {
   /** The list id the request targeted, or the id its list name resolved to. */
   listId: string | null;
   durationMs: number;
+  /** Set when the request was given a malformed answer instead of being handled (nothing was stored). */
+  malformed?: MalformedKind;
 }
 
 export interface RequestStats {
   total: number;
   /** Requests per status code; connections destroyed without an answer count under "dropped". */
   byStatus: Record<string, number>;
-  /** Contacts in requests answered 200, repeats within a request included. */
+  /** Contacts in requests answered 200 (not malformed answers), repeats within a request included. */
   contactsAccepted: number;
   rateLimited: number;
 }
@@ -43,7 +47,7 @@ export class RequestLog {
     const key = entry.status === null ? 'dropped' : String(entry.status);
     this.statusCounts.set(key, (this.statusCounts.get(key) ?? 0) + 1);
     this.total += 1;
-    if (entry.status === 200) this.accepted += entry.contacts;
+    if (entry.status === 200 && entry.malformed === undefined) this.accepted += entry.contacts;
   }
 
   /** The newest entries, oldest first. */

@@ -10,11 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ContactsRequest, checkContacts, readContactsRequest } from './contactsRequest.js';
 import { answerControl } from './control.js';
 import { applyFaultChanges, type FaultChanges, FaultPlan, type FaultSettings, NO_FAULTS } from './faults.js';
+import { malformedAnswer, sendMalformed } from './malformed.js';
 import { RequestLog, type RequestRecord } from './requestLog.js';
 import { ContactStore, type ListSeed } from './store.js';
 import { type Answer, type Checked, failure, parseJson, receive, send } from './wire.js';
 
-export type { FaultChanges, FaultSettings } from './faults.js';
+export type { FaultChanges, FaultSettings, MalformedKind } from './faults.js';
 export type { RequestRecord, RequestStats } from './requestLog.js';
 export type { ContactRecord, ListRecord, ListSeed } from './store.js';
 export type { ContactStore, RequestLog };
@@ -146,6 +147,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     }
     if (plan.drops()) return finish(undefined);
     if (plan.answersHtmlError()) return finish({ status: 502, body: BAD_GATEWAY_PAGE });
+    const malformed = plan.answersMalformed();
+    if (malformed !== undefined) {
+      const answer = malformedAnswer(malformed, req.headers.host ?? '127.0.0.1', path);
+      await sendMalformed(res, answer);
+      // An answer cut off is logged like a dropped connection: the client never got one.
+      entry.status = answer.cutAfter === undefined ? answer.status : null;
+      entry.malformed = malformed;
+      entry.durationMs = performance.now() - started;
+      log.record(entry);
+      return;
+    }
     if (received.text === undefined) {
       return finish(failure(413, `Payload too large: ${received.bytes} bytes, at most ${received.limit}`));
     }
