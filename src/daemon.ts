@@ -5,17 +5,19 @@ import { CheckpointStore } from './delivery/checkpointStore.js';
 import { type Now, type Sleep, systemNow, systemSleep } from './delivery/clock.js';
 import type { Coalescer, VerboseContact } from './delivery/coalescer.js';
 import { type Delivery, DeliveryFatalError } from './delivery/delivery.js';
-import { buildDeliveryStage } from './delivery/deliveryStage.js';
+import { buildDeliveryStage, verboseClient } from './delivery/deliveryStage.js';
 import type { RejectLog } from './delivery/rejectLog.js';
 import type { ContactSender, VerboseClient } from './delivery/verboseClient.js';
 import type { ContactChange, ListTarget, Lsn, RowChange } from './domain.js';
+import { FirstStartMarker } from './firstStartMarker.js';
 import type { Logger } from './log.js';
 import { PhoneCollisions } from './mapping/collisions.js';
 import { Mapper, type MappingOutcome } from './mapping/mapper.js';
 import type { Metrics } from './ops/metrics.js';
 import type { ProbeResult } from './ops/opsServer.js';
+import { RepeatedFailure } from './ops/repeatedFailure.js';
 import { Backfill } from './resync/backfill.js';
-import { ProgressStore } from './resync/progressStore.js';
+import { ProgressStore, ResyncProgressError } from './resync/progressStore.js';
 import { ResyncSchedule } from './resync/schedule.js';
 import {
   type ChangeHandler,
@@ -24,7 +26,7 @@ import {
   SESSION_OPTIONS,
 } from './source/changeStream.js';
 import { prepareSource, SlotLostError } from './source/setup.js';
-import { ensureStateDir } from './stateFiles.js';
+import { checkStateDirWritable, ensureStateDir, StateFileError } from './stateFiles.js';
 
 export interface DaemonOptions {
   /** `--full-resync`: load every existing row while the stream runs. */
@@ -33,6 +35,8 @@ export interface DaemonOptions {
   dryRun: boolean;
   /** Where `--dry-run` requests go (the CLI prints them as JSON lines). */
   printRequest?: (request: { target: ListTarget; contacts: VerboseContact[] }) => void;
+  /** How often a running full resync logs its progress (10 s, or 1 s for the terminal bar, by default). */
+  resyncProgressIntervalMs?: number | undefined;
   log: Logger;
   metrics: Metrics;
   now?: Now;
@@ -69,10 +73,13 @@ export class Daemon {
   private store: CheckpointStore | undefined;
   private rejects: RejectLog | undefined;
   private backfill: Backfill | undefined;
+  private starting: Promise<void> | undefined;
+  private started = false;
   private stopping: Promise<void> | undefined;
   /** Set once stopping: handler calls from then on wait forever, so nothing more is recorded as received. */
   private halted = false;
   private lastApiOutcome: { ok: boolean; at: number; detail: string } | undefined;
+  private resyncFailures: RepeatedFailure | undefined;
 
   constructor(
     private readonly config: Config,
@@ -90,9 +97,29 @@ export class Daemon {
     this.done.catch(() => {});
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts the pipeline. A `stop()` while it runs ends it early: it then rejects with `StartInterrupted`, and
+   * `done` resolves once what was already opened is closed.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.startup();
+    return this.starting;
+  }
+
+  /** Between the steps of start-up: a stop requested meanwhile ends it here. */
+  private continueStarting(): void {
+    if (this.halted) throw new StartInterrupted();
+  }
+
+  private async startup(): Promise<void> {
     const { config, log } = this;
     await ensureStateDir(config.state_dir);
+    await checkStateDirWritable(config.state_dir);
+    const client = verboseClient(config);
+    this.resources.push({ name: 'Verbose client', close: () => client.close() });
+    // Before anything is created on the database: a refused key or a wrong URL leaves no slot behind.
+    await this.checkApiKey(client);
+    this.continueStarting();
     const store = new CheckpointStore({
       stateDir: config.state_dir,
       slot: config.source.slot,
@@ -102,6 +129,10 @@ export class Daemon {
     });
     this.store = store;
     const saved = await store.load();
+    const marker = new FirstStartMarker(config.state_dir);
+    const interruptedFirstStart = await marker.exists();
+    const markerWritten = saved === undefined && !interruptedFirstStart;
+    if (markerWritten) await marker.write();
 
     const report = await prepareSource({
       url: config.source.url,
@@ -111,13 +142,16 @@ export class Daemon {
       lostSlot: this.options.fullResync ? 'recreate' : 'error',
       log,
     });
+    this.continueStarting();
     if (report.slotCreated && saved !== undefined && !this.options.fullResync) {
       throw new SlotLostError(
         config.source.slot,
         `did not exist although ${config.state_dir} holds a checkpoint (it was dropped; it has now been created again)`,
       );
     }
-    const firstStart = report.slotCreated && saved === undefined;
+    const firstStart = (report.slotCreated && saved === undefined) || interruptedFirstStart;
+    // The slot was there: the checkpoint file was removed on purpose, and the slot's position is where to go on.
+    if (markerWritten && !firstStart) await marker.remove();
     if (!report.slotCreated && report.publicationAdded.length > 0 && !this.options.fullResync) {
       // The stream carries their changes from now on; rows that already exist are only read by a resync.
       log.warn(
@@ -139,11 +173,11 @@ export class Daemon {
       dryRun: this.options.dryRun
         ? (target, contacts) => this.options.printRequest?.({ target, contacts })
         : undefined,
-      observe: (client) => this.observed(client),
+      client,
+      observe: (wire) => this.observed(wire),
     });
-    const { client, coalescer, checkpoint, rejects, delivery } = stage;
-    this.resources.push({ name: 'Verbose client', close: () => client.close() });
-    await this.checkApiKey(client);
+    const { coalescer, checkpoint, rejects, delivery } = stage;
+    this.metrics.checkpointAgeFrom(() => checkpoint.ageSeconds());
     Object.assign(this, { coalescer, checkpoint, rejects, delivery });
 
     const pool = new pg.Pool({
@@ -155,6 +189,12 @@ export class Daemon {
     pool.on('error', (error) =>
       log.warn({ err: error.message }, 'resync connection lost; it reconnects on next use'),
     );
+    // The pool listens for errors only on idle connections: one checked out (a resync read's snapshot) that the
+    // server terminates, on a restart say, would throw an unhandled 'error' event and end the process. Its
+    // query fails instead, and the resync resumes from its last delivered chunk.
+    pool.on('connect', (client) =>
+      client.on('error', (error) => log.debug({ err: error.message }, 'resync connection lost')),
+    );
     this.resources.push({ name: 'resync pool', close: () => pool.end() });
     const backfill = new Backfill({
       sql: pool,
@@ -164,6 +204,8 @@ export class Daemon {
       log: log.child({ component: 'resync' }),
       metrics: this.metrics,
       ...(process.stdout.isTTY ? { progressBar: process.stderr } : {}),
+      progressIntervalMs: this.options.resyncProgressIntervalMs,
+      dryRun: this.options.dryRun,
       onError: (error) => this.resyncFailed(error),
     });
     this.backfill = backfill;
@@ -190,6 +232,8 @@ export class Daemon {
 
     delivery.start();
     await stream.start();
+    this.continueStarting();
+    this.started = true;
     log.info(
       {
         slot: config.source.slot,
@@ -202,15 +246,15 @@ export class Daemon {
         : 'streaming',
     );
 
-    if (await backfill.resume()) {
-      log.info('continuing the unfinished full resync from its last delivered chunk');
-    } else if (this.options.fullResync || firstStart) {
-      if (firstStart)
-        log.info(
-          'first start: no slot and no state yet, so every existing row is loaded now (a full resync)',
-        );
-      await backfill.start(this.options.fullResync ? 'requested' : 'first start');
+    const plan = { backfill, firstStart, interruptedFirstStart, marker };
+    try {
+      await this.beginResync(plan);
+    } catch (error) {
+      // The database going away now (a restart) only delays the resync; a damaged state file stops the start.
+      if (stateFileProblem(error)) throw error;
+      this.resyncFailed(asError(error), () => this.beginResync(plan));
     }
+    this.continueStarting();
     if (config.resync.schedule) {
       const schedule = new ResyncSchedule({
         expression: config.resync.schedule,
@@ -228,7 +272,7 @@ export class Daemon {
    * what was delivered, and closes every connection. Safe to call twice or concurrently.
    */
   stop(): Promise<void> {
-    this.stopping ??= this.shutdown().then(
+    this.stopping ??= this.stopAfterStart().then(
       () => this.resolveDone(),
       (error: unknown) => this.rejectDone(asError(error)),
     );
@@ -370,6 +414,13 @@ export class Daemon {
         `Verbose refused the API key (HTTP ${me.status}): check verbose.api_key (a revoked or mistyped key); nothing was sent`,
       );
     }
+    // A redirect or a missing route does not heal by retrying: verbose.url is not the API's base URL.
+    if (me.kind === 'transient' && isWrongUrlStatus(me.status)) {
+      throw new DeliveryFatalError(
+        `verbose.url ${this.config.verbose.url} does not lead to the Verbose API: GET /api/public/me got ${me.detail}. ` +
+          'Set verbose.url to the base URL of the API (e.g. https://astrasend-mocha.vercel.app); nothing was sent',
+      );
+    }
     this.lastApiOutcome = {
       ok: me.kind === 'ok',
       at: this.now(),
@@ -379,20 +430,55 @@ export class Daemon {
     else this.log.warn({ detail: me.detail }, 'Verbose is not reachable now; changes wait and are retried');
   }
 
-  private resyncFailed(error: Error): void {
+  /** Resumes the recorded full resync, or begins the one this start calls for. */
+  private async beginResync(plan: {
+    backfill: Backfill;
+    firstStart: boolean;
+    interruptedFirstStart: boolean;
+    marker: FirstStartMarker;
+  }): Promise<void> {
+    const { backfill, firstStart, interruptedFirstStart, marker } = plan;
+    if (await backfill.resume()) {
+      this.log.info('continuing the unfinished full resync from its last delivered chunk');
+    } else if (this.options.fullResync || firstStart) {
+      if (interruptedFirstStart)
+        this.log.info(
+          'the first start stopped before it began loading the existing rows: every existing row is loaded now (a full resync)',
+        );
+      else if (firstStart)
+        this.log.info(
+          'first start: no slot and no state yet, so every existing row is loaded now (a full resync)',
+        );
+      await backfill.start(this.options.fullResync ? 'requested' : 'first start');
+    }
+    // Only now that the resync is recorded in resync.json (see FirstStartMarker).
+    if (firstStart) await marker.remove();
+  }
+
+  private resyncFailed(
+    error: Error,
+    retry: () => Promise<unknown> = async () => this.backfill?.resume(),
+  ): void {
     if (this.halted) return;
-    this.log.warn(
-      { err: error.message },
-      `full resync interrupted; resuming from its last delivered chunk in ${RESYNC_RETRY_MS / 1000} s`,
-    );
+    // While the database is down this repeats every few seconds: rolled up into a line a minute.
+    this.resyncFailures ??= new RepeatedFailure({
+      log: this.log,
+      now: this.now,
+      firstMessage: `full resync interrupted; resuming from its last delivered chunk in ${RESYNC_RETRY_MS / 1000} s`,
+      ongoingMessage: 'full resync still interrupted; retrying from its last delivered chunk',
+    });
+    this.resyncFailures.failed({ err: error.message });
     this.sleep(RESYNC_RETRY_MS)
       .then(
         async () => {
-          if (!this.halted) await this.backfill?.resume();
+          if (!this.halted && !this.backfill?.running) await retry();
         },
         () => {},
       )
-      .catch((resumeError: unknown) => this.fail(resumeError));
+      // Still unreachable: try again later; a state file that cannot be read or written is fatal.
+      .catch((retryError: unknown) =>
+        stateFileProblem(retryError) ? this.fail(retryError) : this.resyncFailed(asError(retryError), retry),
+      );
   }
 
   private fail(error: unknown): void {
@@ -403,6 +489,18 @@ export class Daemon {
       () => this.rejectDone(fatal),
       () => this.rejectDone(fatal),
     );
+  }
+
+  /** A stop during start-up lets start() reach its next step (ending a wait for the server first), then shuts down. */
+  private async stopAfterStart(): Promise<void> {
+    this.halted = true;
+    if (this.starting) {
+      // Before streaming began, start() may be waiting for the server: stopping the stream ends that wait.
+      const stream = this.started ? undefined : this.stream?.stop();
+      await this.starting.catch(() => {});
+      await stream;
+    }
+    await this.shutdown();
   }
 
   private async shutdown(): Promise<void> {
@@ -424,10 +522,28 @@ export class Daemon {
   }
 }
 
+/** Answers to GET /me that say the URL is wrong (a redirect, no such route), not that the API is down. */
+function isWrongUrlStatus(status: number | string): boolean {
+  return typeof status === 'number' && ((status >= 300 && status < 400) || status === 404 || status === 405);
+}
+
 function never(): Promise<never> {
   return new Promise<never>(() => {});
 }
 
+/** A state file that is damaged or cannot be written: no retry cures it, the operator must act. */
+function stateFileProblem(error: unknown): boolean {
+  return error instanceof StateFileError || error instanceof ResyncProgressError;
+}
+
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** `stop()` was called while `start()` ran: not a failure, the daemon simply did not finish starting. */
+export class StartInterrupted extends Error {
+  override name = 'StartInterrupted';
+  constructor() {
+    super('stopped while starting');
+  }
 }

@@ -1,5 +1,5 @@
-import { mkdir, open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** A state file that cannot be read or written; the message names the file and what to do. */
 export class StateFileError extends Error {
@@ -33,6 +33,21 @@ export async function ensureStateDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
   } catch (error) {
     throw fileError(error, 'create the state directory', dir);
+  }
+}
+
+/**
+ * Fails at once, naming the directory and the fix, when `dir` cannot be written (a read-only volume, wrong
+ * owner): otherwise the daemon would stream and send first, and only fail at its first checkpoint.
+ */
+export async function checkStateDirWritable(dir: string): Promise<void> {
+  const probe = join(dir, '.write-check');
+  try {
+    const handle = await open(probe, 'w');
+    await handle.close();
+    await rm(probe, { force: true });
+  } catch (error) {
+    throw fileError(error, 'write to the state directory', dir);
   }
 }
 

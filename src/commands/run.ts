@@ -1,5 +1,5 @@
 import type { LoadedConfig } from '../config/load.js';
-import { Daemon } from '../daemon.js';
+import { Daemon, StartInterrupted } from '../daemon.js';
 import { createLogger, scrubber } from '../log.js';
 import { Metrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/opsServer.js';
@@ -49,6 +49,10 @@ export async function runDaemon(
     await daemon.done;
     return 0;
   } catch (error) {
+    if (error instanceof StartInterrupted) {
+      await daemon.done;
+      return 0;
+    }
     const message = scrub(error instanceof Error ? error.message : String(error));
     // A fatal error after start was logged by the daemon as it stopped; one from start() was not.
     if (!started) log.fatal({ kind: error instanceof Error ? error.name : 'Error' }, message);

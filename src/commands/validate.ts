@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { LoadedConfig } from '../config/load.js';
-import { VerboseClient } from '../delivery/verboseClient.js';
+import { verboseClient } from '../delivery/deliveryStage.js';
 import { scrubber } from '../log.js';
 import { Mapper } from '../mapping/mapper.js';
 import { checkMappings, formatPreview, previewMappings } from '../mapping/preview.js';
@@ -49,10 +49,9 @@ export async function runValidate(loaded: LoadedConfig): Promise<number> {
     }
   }
 
-  const verbose = new VerboseClient({
-    url: config.verbose.url,
-    apiKey: config.verbose.api_key,
-    requestTimeoutMs: Math.min(config.verbose.request_timeout_ms, 15_000),
+  const verbose = verboseClient({
+    ...config,
+    verbose: { ...config.verbose, request_timeout_ms: Math.min(config.verbose.request_timeout_ms, 15_000) },
   });
   try {
     const me = await verbose.me();

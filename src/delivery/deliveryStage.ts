@@ -29,6 +29,8 @@ export interface DeliveryStageOptions {
   onFatal: (error: DeliveryFatalError) => void;
   /** `--dry-run`: each request is handed here instead of being sent; nothing is acknowledged. */
   dryRun?: ((target: ListTarget, contacts: VerboseContact[]) => void) | undefined;
+  /** The wire client, when the caller made it already (to check the key before anything else). */
+  client?: VerboseClient;
   /** Wraps the wire client, e.g. to watch its outcomes. */
   observe?: (client: VerboseClient) => ContactSender;
 }
@@ -36,11 +38,7 @@ export interface DeliveryStageOptions {
 /** The coalescer, checkpoint, rate budget, wire client, reject log and delivery, built from the config. */
 export function buildDeliveryStage(options: DeliveryStageOptions): DeliveryStage {
   const { config, metrics, now, sleep } = options;
-  const client = new VerboseClient({
-    url: config.verbose.url,
-    apiKey: config.verbose.api_key,
-    requestTimeoutMs: config.verbose.request_timeout_ms,
-  });
+  const client = options.client ?? verboseClient(config);
   const coalescer = new Coalescer({
     maxPending: config.max_pending_contacts,
     now,
@@ -73,4 +71,12 @@ export function buildDeliveryStage(options: DeliveryStageOptions): DeliveryStage
     onFatal: options.onFatal,
   });
   return { client, coalescer, checkpoint, rejects, delivery };
+}
+
+export function verboseClient(config: Config): VerboseClient {
+  return new VerboseClient({
+    url: config.verbose.url,
+    apiKey: config.verbose.api_key,
+    requestTimeoutMs: config.verbose.request_timeout_ms,
+  });
 }
