@@ -23,7 +23,20 @@ export interface LogicalMessage {
   transactional?: boolean;
 }
 
-/** Writes watermarks into the WAL as non-transactional logical messages, which the stream sees at their own position. */
+/**
+ * Writes watermarks into the WAL as logical messages. A high watermark is non-transactional: the stream sees it
+ * at its own position. A low watermark is a transaction of its own, committed like the CRM's commits are.
+ *
+ * Why the low one commits: PostgreSQL writes a transaction's commit record before the transaction becomes
+ * visible to other sessions; in between it flushes the record and, with synchronous replication, waits for the
+ * standby. A commit in that gap whose record precedes the low watermark reaches the stream before the window
+ * opens, yet a chunk read at that moment does not see it: the chunk's older row would enter the pipeline after
+ * the newer change and overwrite it in Verbose. Committing the low watermark with `synchronous_commit =
+ * remote_apply` returns only once the WAL is flushed through it and every standby wait for an earlier position
+ * is over (standbys confirm positions in order), so such a commit has left its waits and becomes visible within
+ * microseconds. Without synchronous standbys this costs one WAL flush per chunk; with one that is down, the resync
+ * waits at its next low watermark as every CRM commit does.
+ */
 export class WatermarkWriter {
   private flushArgument: string | undefined;
 
@@ -31,10 +44,20 @@ export class WatermarkWriter {
 
   /** The LSN the message was written at, as the stream will report it. */
   async emit(watermark: Watermark): Promise<Lsn> {
+    const values = [WATERMARK_PREFIX, JSON.stringify(watermark)];
+    if (watermark.kind === 'low') {
+      // The setting is local to this statement's transaction; it applies at its commit.
+      const { rows } = await this.sql.query<{ lsn: string }>({
+        text: `SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn,
+                      set_config('synchronous_commit', 'remote_apply', true) AS waits_for`,
+        values,
+      });
+      return parseLsn(rows[0]!.lsn);
+    }
     const flush = await this.flushArg();
     const { rows } = await this.sql.query<{ lsn: string }>({
       text: `SELECT pg_logical_emit_message(false, $1, $2${flush})::text AS lsn`,
-      values: [WATERMARK_PREFIX, JSON.stringify(watermark)],
+      values,
     });
     return parseLsn(rows[0]!.lsn);
   }

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { ResyncProgressReport } from '../../src/resync/progressReport.js';
 
-function setup(bar?: string[]) {
+function setup(bar?: string[], intervalMs?: number) {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
   let now = 1_000_000;
@@ -13,11 +13,35 @@ function setup(bar?: string[]) {
     metrics,
     now: () => now,
     bar: bar ? { write: (text: string) => bar.push(text) } : undefined,
+    intervalMs,
   });
   return { report, lines, metrics, advance: (ms: number) => (now += ms) };
 }
 
 describe('ResyncProgressReport', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs a line at its interval while the resync runs, and none after it ended', () => {
+    vi.useFakeTimers();
+    const { report, lines, advance } = setup(undefined, 5_000);
+    const progress = () => lines.filter((l) => String(l.msg).startsWith('full resync: public.people'));
+    report.begin({ 'public.people': { rowsDone: 0, estimatedRows: 9_000 } });
+    for (const done of [1_000, 2_000, 3_000]) {
+      advance(5_000);
+      report.update('public.people', done);
+      vi.advanceTimersByTime(5_000);
+    }
+    expect(progress().map((l) => l.rowsDone)).toEqual([1_000, 2_000, 3_000]);
+    expect(progress().at(-1)?.msg).toBe(
+      'full resync: public.people 3,000 of ~9,000 rows, 200 rows/s, 30s left',
+    );
+    report.end();
+    vi.advanceTimersByTime(60_000);
+    expect(progress()).toHaveLength(3);
+  });
+
   it('logs the table, rows done of the estimate, rows per second and the time left', async () => {
     const { report, lines, metrics, advance } = setup();
     report.begin({
