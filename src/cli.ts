@@ -15,7 +15,7 @@ const USAGE = `verbose-sync — keeps Verbose contacts equal to the people in a 
 Usage:
   verbose-sync [run] [--config PATH] [--full-resync] [--dry-run]
   verbose-sync validate [--config PATH]   check config, database and API key; preview mapped contacts
-  verbose-sync status [--config PATH]     slot lag, checkpoint age, rejects, resync progress
+  verbose-sync status [--config PATH] [--json]   slot lag, checkpoint age, rejects, resync progress
   verbose-sync rejects [--config PATH] [--retry]   list rejected contacts; send them again once fixed
   verbose-sync simulator [--port N] [--api-key KEY] [fault options]   a local Verbose stand-in
   verbose-sync demo                       embedded PostgreSQL + simulator + example config
@@ -26,6 +26,7 @@ Options:
   --full-resync    load every existing row of the mapped tables, then keep streaming
   --dry-run        run the pipeline but print the requests instead of sending them; acknowledge nothing
   --retry          with rejects: read the rejected rows again and send those that are now valid
+  --json           with status: print the report as JSON
 
 Environment: LOG_LEVEL (info), VERBOSE_SYNC_CONFIG.
 Docs: README.md; every config key is explained in sync.example.yaml.`;
@@ -40,6 +41,7 @@ const OPTIONS = {
   'full-resync': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   retry: { type: 'boolean' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -48,7 +50,7 @@ const OPTIONS = {
 const ALLOWED: Record<Command, readonly (keyof typeof OPTIONS)[]> = {
   run: ['config', 'full-resync', 'dry-run'],
   validate: ['config'],
-  status: ['config'],
+  status: ['config', 'json'],
   rejects: ['config', 'retry'],
   simulator: [],
   demo: [],
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   const first = argv[0];
   const command: Command = COMMANDS.includes(first as Command) ? (first as Command) : 'run';
   const rest = command === first ? argv.slice(1) : argv;
+  stopsGracefully = command === 'run' || command === 'simulator' || command === 'demo';
 
   if (command === 'simulator') {
     if (rest.includes('--help') || rest.includes('-h')) return print(SIMULATOR_USAGE);
@@ -98,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status': {
       const { runStatus } = await import('./commands/status.js');
-      return runStatus(load());
+      return runStatus(load(), { json: values.json ?? false });
     }
     case 'rejects': {
       const { runRejects } = await import('./commands/rejects.js');
@@ -112,24 +115,36 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * SIGTERM/SIGINT call `stop` once; a second signal exits at once (the operator means it).
- * Returns the promise the command awaits before returning its exit code.
+ * Signals are handled from the first moment, so one that arrives while a command starts up is not lost: the
+ * first SIGTERM/SIGINT calls the command's stop (at once, or as soon as the command hands it over with
+ * `onShutdown`); a second one exits at once (the operator means it). Commands that never hand over a stop
+ * (validate, status…) are simply ended.
  */
+let signalled: NodeJS.Signals | undefined;
+let stopCommand: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+let stopsGracefully = false;
+
+function stopNow(signal: NodeJS.Signals): void {
+  stopCommand?.(signal).catch((error: unknown) => {
+    process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (signalled || !stopsGracefully) {
+    if (signalled) process.stderr.write(`received ${signal} again: exiting now\n`);
+    process.exit(signalled ? 1 : 128 + (signal === 'SIGINT' ? 2 : 15));
+  }
+  signalled = signal;
+  stopNow(signal);
+}
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
 const onShutdown: ShutdownHook = (stop) => {
-  let signalled = false;
-  const handle = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      process.stderr.write(`received ${signal} again: exiting now\n`);
-      process.exit(1);
-    }
-    signalled = true;
-    stop(signal).catch((error: unknown) => {
-      process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    });
-  };
-  process.on('SIGTERM', handle);
-  process.on('SIGINT', handle);
+  stopCommand = stop;
+  if (signalled) stopNow(signalled);
 };
 
 function version(): string {

@@ -1,6 +1,7 @@
 import { type ListTarget, targetKey } from '../domain.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { RepeatedFailure } from '../ops/repeatedFailure.js';
 import type { Now, Random, Sleep } from './clock.js';
 import {
   type CoalescedContact,
@@ -16,6 +17,8 @@ import { Wakeup } from './wakeup.js';
 
 /** How long a target must go without merges before a full batch of it is sent ahead of the flush interval. */
 const MERGE_QUIET_MS = 50;
+/** The reason a worker's idle sleep is cancelled with when it is woken before its deadline. */
+const WOKEN = 'woken';
 
 export type DeliveryLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export type DeliveryMetrics = Pick<
@@ -101,6 +104,8 @@ export class Delivery {
   /** Smaller batch sizes learnt from 413s, by target key. */
   private readonly batchLimits = new Map<string, number>();
   private readonly knownListIds = new Set<string>();
+  /** Rolls up failed requests across workers: an outage logs its first failure, then a summary a minute. */
+  private readonly requestFailures: RepeatedFailure;
 
   constructor(private readonly options: DeliveryOptions) {
     for (const name of ['batchSize', 'concurrency'] as const) {
@@ -112,6 +117,12 @@ export class Delivery {
       this.resolveFatal = resolve;
     });
     this.unsubscribe = options.coalescer.onChange(() => this.changed.notify());
+    this.requestFailures = new RepeatedFailure({
+      log: options.log,
+      now: options.now,
+      firstMessage: 'Verbose request failed; retrying',
+      ongoingMessage: 'Verbose requests still failing; retrying (nothing behind them is acknowledged)',
+    });
     if (options.dryRun) options.checkpoint.hold();
   }
 
@@ -224,13 +235,18 @@ export class Delivery {
         if (deadline !== undefined) nextDeadline = Math.min(nextDeadline, deadline);
       }
       if (units > this.claims) return live ? 'live' : 'backfill';
-      const timer = new AbortController();
-      const waits = [this.changed.next()];
-      if (nextDeadline !== Number.POSITIVE_INFINITY) {
-        waits.push(this.options.sleep(Math.max(0, nextDeadline - now), timer.signal));
+      if (nextDeadline === Number.POSITIVE_INFINITY) {
+        await this.changed.next();
+        continue;
       }
-      await Promise.race(waits);
-      timer.abort();
+      // This runs on every change added: the sleep is cancelled with a plain reason, as abort() without one
+      // builds a DOMException and its stack trace (measured: 1.6 s of CPU in a 1M-row resync).
+      const timer = new AbortController();
+      await Promise.race([
+        this.changed.next(),
+        this.options.sleep(Math.max(0, nextDeadline - now), timer.signal),
+      ]);
+      timer.abort(WOKEN);
     }
     return undefined;
   }
@@ -368,6 +384,8 @@ export class Delivery {
         metrics.batchSize.observe(contacts.length);
         metrics.requestSeconds.observe((now() - started) / 1000);
         if (outcome.kind !== 'transient') {
+          const outage = this.requestFailures.recovered();
+          if (outage) log.info(outage, 'Verbose answers again');
           if (attempts > 1)
             log.info({ attempts, contacts: contacts.length }, 'a batch got through after retries');
           return outcome;
@@ -382,8 +400,7 @@ export class Delivery {
           attempt: attempts,
           contacts: contacts.length,
         };
-        if (attempts === 1) log.warn(details, 'Verbose request failed; retrying');
-        else log.debug(details, 'Verbose request failed again; retrying');
+        this.requestFailures.failed(details);
         if (!alarmed && now() - failingSince >= this.options.retryAlarmMs) {
           alarmed = true;
           this.alarms += 1;

@@ -6,6 +6,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry();
+  private checkpointAge: (() => number) | undefined;
 
   readonly replicationLagBytes = this.gauge(
     'replication_lag_bytes',
@@ -67,7 +68,10 @@ export class Metrics {
   );
   readonly checkpointAgeSeconds = this.gauge(
     'checkpoint_age_seconds',
-    'Seconds since the checkpoint last moved while work was pending.',
+    'Seconds since the checkpoint last moved while work was pending (0 when nothing is pending).',
+    [],
+    // Computed when scraped: a stuck checkpoint is exactly when nothing else would update the gauge.
+    () => this.checkpointAge?.(),
   );
   readonly resyncRowsDone = this.gauge(
     'resync_rows_done',
@@ -85,12 +89,36 @@ export class Metrics {
     if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'verbose_sync_' });
   }
 
+  /** Where `checkpoint_age_seconds` is read from at each scrape. */
+  checkpointAgeFrom(read: () => number): void {
+    this.checkpointAge = read;
+  }
+
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []) {
     return new Counter<L>({ name: `verbose_sync_${name}`, help, labelNames, registers: [this.registry] });
   }
 
-  private gauge<L extends string>(name: string, help: string, labelNames: L[] = []) {
-    return new Gauge<L>({ name: `verbose_sync_${name}`, help, labelNames, registers: [this.registry] });
+  /** `read`, when given, sets the gauge at each scrape (when it returns a number). */
+  private gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[] = [],
+    read?: () => number | undefined,
+  ) {
+    return new Gauge<L>({
+      name: `verbose_sync_${name}`,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(read
+        ? {
+            collect(this: Gauge<L>) {
+              const value = read();
+              if (value !== undefined) this.set(value);
+            },
+          }
+        : {}),
+    });
   }
 
   private histogram(name: string, help: string, buckets: number[]) {

@@ -4,6 +4,7 @@ import type { Lsn, RowChange } from '../domain.js';
 import type { Logger } from '../log.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import type { Metrics } from '../ops/metrics.js';
+import { RepeatedFailure } from '../ops/repeatedFailure.js';
 import { ChangeDecoder, TextPgoutputPlugin } from './pgoutput.js';
 import {
   errorMessage,
@@ -186,10 +187,18 @@ export class ChangeStream {
   private heartbeatFailing = false;
   private handled = 0;
   private receivedBefore = 0;
+  /** Rolls up reconnect attempts: an outage logs its first failure, then a summary a minute. */
+  private readonly reconnectFailures: RepeatedFailure;
 
   constructor(options: ChangeStreamOptions) {
     this.options = options;
     this.log = options.log.child({ component: 'source', slot: options.slot });
+    this.reconnectFailures = new RepeatedFailure({
+      log: this.log,
+      now: Date.now,
+      firstMessage: 'replication connection lost; reconnecting',
+      ongoingMessage: 'replication connection still failing; reconnecting',
+    });
     this.side = new SideConnection(options.url, () => this.onServerShutdown());
     this.types = new TypeDecoders((oids) => this.side.query<TypeInfo>(TYPE_LOOKUP_SQL, [oids]));
     this.decoder = new ChangeDecoder(this.types, options.keyColumns);
@@ -283,10 +292,11 @@ export class ChangeStream {
       const { minMs, maxMs } = this.options.reconnect ?? { minMs: 500, maxMs: 30_000 };
       const base = Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 30));
       const delay = Math.round(base / 2 + (Math.random() * base) / 2);
-      this.log.warn(
-        { err: errorMessage(outcome.error), attempt: failures, retryInMs: delay },
-        'replication connection lost; reconnecting',
-      );
+      this.reconnectFailures.failed({
+        err: errorMessage(outcome.error),
+        attempt: failures,
+        retryInMs: delay,
+      });
       await this.sleep(delay);
     }
   }
@@ -427,7 +437,7 @@ export class ChangeStream {
     }
     if (this.everStreamed) {
       this.options.metrics.reconnects.inc();
-      this.log.info('replication stream reconnected');
+      this.log.info({ ...this.reconnectFailures.recovered() }, 'replication stream reconnected');
     } else {
       this.log.info({ publication: this.options.publication }, 'replication stream started');
     }
