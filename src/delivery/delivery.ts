@@ -2,6 +2,7 @@ import { type ListTarget, targetKey } from '../domain.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { RepeatedFailure } from '../ops/repeatedFailure.js';
+import { AcceptedContacts } from './acceptedContacts.js';
 import type { Now, Random, Sleep } from './clock.js';
 import {
   type CoalescedContact,
@@ -23,7 +24,14 @@ const WOKEN = 'woken';
 export type DeliveryLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export type DeliveryMetrics = Pick<
   Metrics,
-  'contactsSent' | 'requests' | 'retries' | 'retryAlarm' | 'rejects' | 'batchSize' | 'requestSeconds'
+  | 'contactsSent'
+  | 'contactsUnchanged'
+  | 'requests'
+  | 'retries'
+  | 'retryAlarm'
+  | 'rejects'
+  | 'batchSize'
+  | 'requestSeconds'
 >;
 
 /** Delivery cannot go on (the API key was refused, a reject could not be written): stop the daemon, exit 1. */
@@ -104,6 +112,7 @@ export class Delivery {
   /** Smaller batch sizes learnt from 413s, by target key. */
   private readonly batchLimits = new Map<string, number>();
   private readonly knownListIds = new Set<string>();
+  private readonly acceptedContacts = new AcceptedContacts();
   /** Rolls up failed requests across workers: an outage logs its first failure, then a summary a minute. */
   private readonly requestFailures: RepeatedFailure;
 
@@ -213,7 +222,13 @@ export class Delivery {
       // Taken only now that the token is here, so the batch holds everything that arrived while waiting.
       const pick = this.pick(this.options.now());
       if (!pick) continue;
-      const batch = this.options.coalescer.take(pick.backlog.targetKey, pick.size);
+      const taken = this.options.coalescer.take(pick.backlog.targetKey, pick.size);
+      const unchanged = taken.filter((contact) => contact.live && this.acceptedContacts.unchanged(contact));
+      if (unchanged.length > 0) {
+        this.options.metrics.contactsUnchanged.inc(unchanged.length);
+        this.done(unchanged);
+      }
+      const batch = unchanged.length > 0 ? taken.filter((contact) => !unchanged.includes(contact)) : taken;
       if (batch.length > 0) await this.deliver(pick.backlog.target, batch);
     }
   }
@@ -430,7 +445,10 @@ export class Delivery {
   }
 
   private accepted(target: ListTarget, part: CoalescedContact[], listId: string | undefined): void {
-    if (!this.options.dryRun) this.options.metrics.contactsSent.inc(part.length);
+    if (!this.options.dryRun) {
+      this.options.metrics.contactsSent.inc(part.length);
+      for (const contact of part) this.acceptedContacts.remember(contact);
+    }
     // The list name is sent every time, never swapped for this id: `list` finds or creates the list, while
     // `list_id` fails once the list is deleted in Verbose, which would turn every contact into a reject.
     if ('list' in target && listId !== undefined && !this.knownListIds.has(target.list)) {

@@ -102,7 +102,7 @@ export class LiveChanges {
     ]);
     this.options.say(
       `UPDATE partner ${partner.id}: mobile "${partner.mobile}" → "${spelled}" (the same number spelled ` +
-        'differently: still one contact)',
+        'differently: still one contact, and no request, Verbose has it already)',
     );
   }
 

@@ -28,6 +28,10 @@ export class Metrics {
     ['table'],
   );
   readonly contactsSent = this.counter('contacts_sent_total', 'Contacts accepted by Verbose.');
+  readonly contactsUnchanged = this.counter(
+    'contacts_unchanged_total',
+    'Live changes not sent because Verbose already holds exactly those values (accepted earlier by this process).',
+  );
   readonly requests = this.counter('requests_total', 'Requests to Verbose, by HTTP status (or "network").', [
     'status',
   ]);

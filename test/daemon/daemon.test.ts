@@ -87,4 +87,36 @@ describe('the daemon, end to end', () => {
     );
     await again.stop();
   });
+
+  it('spends no request on a change Verbose already has: an unmapped column, or the same number re-spelled', async () => {
+    const daemon = await p.start();
+    await p.db.query(`UPDATE people SET name = 'Mary Jackson' WHERE id = 11`);
+    await eventually(
+      () => p.simulator.store.contact('+12125550011')?.first_name === 'Mary',
+      10_000,
+      'the rename',
+    );
+    const posts = () => p.simulator.requests.entries().filter((r) => r.method === 'POST').length;
+    const before = posts();
+
+    await p.db.query(`UPDATE people SET segment = 'vip' WHERE id = 11`);
+    await p.db.query(`UPDATE people SET mobile = '(212) 555-0011' WHERE id = 11`);
+    const { rows } = await p.db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+    const [high, low] = rows[0]!.lsn.split('/').map((part) => BigInt(`0x${part}`));
+    await eventually(
+      () => (daemon.acknowledged ?? 0n) >= (high! << 32n) + low!,
+      10_000,
+      'both updates handled',
+    );
+    expect(posts()).toBe(before);
+
+    await p.db.query(`UPDATE people SET name = 'Mary W. Jackson' WHERE id = 11`);
+    await eventually(
+      () => p.simulator.store.contact('+12125550011')?.last_name === 'W. Jackson',
+      10_000,
+      'a real change',
+    );
+    expect(posts()).toBe(before + 1);
+    await daemon.stop();
+  });
 });
