@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ShutdownHook } from './commands/shutdown.js';
 import { ConfigError, configPath, type LoadedConfig, loadConfig } from './config/load.js';
+import { scrubber } from './log.js';
 import { SIMULATOR_USAGE, SimulatorArgsError } from './simulator/options.js';
 
 /**
@@ -85,7 +86,11 @@ async function main(argv: string[]): Promise<number> {
     if (!ALLOWED[command].includes(option)) throw new UsageError(`--${option} does not apply to ${command}`);
   }
 
-  const load = (): LoadedConfig => loadConfig(configPath(values.config));
+  const load = (): LoadedConfig => {
+    const loaded = loadConfig(configPath(values.config));
+    scrub = scrubber(loaded.secrets);
+    return loaded;
+  };
   switch (command) {
     case 'run': {
       const { runDaemon } = await import('./commands/run.js');
@@ -120,13 +125,17 @@ async function main(argv: string[]): Promise<number> {
  * `onShutdown`); a second one exits at once (the operator means it). Commands that never hand over a stop
  * (validate, status…) are simply ended.
  */
+/** Removes the loaded config's secrets from anything printed here, whatever a command let through. */
+let scrub = (text: string) => text;
 let signalled: NodeJS.Signals | undefined;
 let stopCommand: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
 let stopsGracefully = false;
 
 function stopNow(signal: NodeJS.Signals): void {
   stopCommand?.(signal).catch((error: unknown) => {
-    process.stderr.write(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      scrub(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    );
     process.exit(1);
   });
 }
@@ -173,7 +182,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${(error as Error).message}\nRun verbose-sync --help for usage.\n`);
       process.exit(2);
     }
-    process.stderr.write(`verbose-sync: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(scrub(`verbose-sync: ${error instanceof Error ? error.message : String(error)}\n`));
     process.exit(1);
   },
 );

@@ -140,15 +140,12 @@ export class Daemon {
       publication: config.source.publication,
       tables: this.mapper.tables(),
       lostSlot: this.options.fullResync ? 'recreate' : 'error',
+      // With a checkpoint the slot existed: a new one would skip what changed while it was gone, so only
+      // --full-resync (which reloads every row) may create it again. Every start fails until then.
+      missingSlot: saved !== undefined && !this.options.fullResync ? 'error' : 'create',
       log,
     });
     this.continueStarting();
-    if (report.slotCreated && saved !== undefined && !this.options.fullResync) {
-      throw new SlotLostError(
-        config.source.slot,
-        `did not exist although ${config.state_dir} holds a checkpoint (it was dropped; it has now been created again)`,
-      );
-    }
     const firstStart = (report.slotCreated && saved === undefined) || interruptedFirstStart;
     // The slot was there: the checkpoint file was removed on purpose, and the slot's position is where to go on.
     if (markerWritten && !firstStart) await marker.remove();
@@ -246,7 +243,7 @@ export class Daemon {
         : 'streaming',
     );
 
-    const plan = { backfill, firstStart, interruptedFirstStart, marker };
+    const plan = { backfill, firstStart, interruptedFirstStart, marker, slotCreated: report.slotCreated };
     try {
       await this.beginResync(plan);
     } catch (error) {
@@ -351,6 +348,8 @@ export class Daemon {
   }
 
   private async onMessage(message: LogicalMessage): Promise<void> {
+    // A watermark the server sends again after a reconnect: its chunk was handed over already.
+    if (this.checkpoint && !message.transactional && message.lsn <= this.checkpoint.lastCommitted) return;
     const rows = this.backfill?.onMessage(message);
     if (!rows) return;
     for (const row of rows) await this.route(this.mapper.map(row), row.table);
@@ -436,11 +435,13 @@ export class Daemon {
     firstStart: boolean;
     interruptedFirstStart: boolean;
     marker: FirstStartMarker;
+    slotCreated: boolean;
   }): Promise<void> {
-    const { backfill, firstStart, interruptedFirstStart, marker } = plan;
-    if (await backfill.resume()) {
+    const { backfill, firstStart, interruptedFirstStart, marker, slotCreated } = plan;
+    // An unfinished resync's progress belongs to the old slot's history: with a new slot, every row again.
+    if (!slotCreated && (await backfill.resume())) {
       this.log.info('continuing the unfinished full resync from its last delivered chunk');
-    } else if (this.options.fullResync || firstStart) {
+    } else if (this.options.fullResync || firstStart || slotCreated) {
       if (interruptedFirstStart)
         this.log.info(
           'the first start stopped before it began loading the existing rows: every existing row is loaded now (a full resync)',
@@ -451,8 +452,9 @@ export class Daemon {
         );
       await backfill.start(this.options.fullResync ? 'requested' : 'first start');
     }
-    // Only now that the resync is recorded in resync.json (see FirstStartMarker).
-    if (firstStart) await marker.remove();
+    // Only now that the resync is recorded in resync.json (see FirstStartMarker). A dry run records nothing,
+    // so the real run that follows still owes the first load.
+    if (firstStart && !this.options.dryRun) await marker.remove();
   }
 
   private resyncFailed(
@@ -505,18 +507,21 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     this.halted = true;
-    const deadlineMs = this.config.shutdown_timeout_ms;
-    await this.delivery?.stop({ deadlineMs });
-    this.checkpoint?.refresh();
-    await this.store?.flush();
-    await this.stream?.stop();
-    await this.backfill?.stop();
-    for (const resource of this.resources.reverse()) {
-      await resource
-        .close()
-        .catch((error: unknown) =>
-          this.log.warn({ err: asError(error).message }, `closing the ${resource.name} failed`),
-        );
+    try {
+      await this.delivery?.stop({ deadlineMs: this.config.shutdown_timeout_ms });
+      this.checkpoint?.refresh();
+      await this.store?.flush();
+    } finally {
+      // Even when the last checkpoint could not be written (a full disk), every connection is closed.
+      await this.stream?.stop();
+      await this.backfill?.stop();
+      for (const resource of this.resources.reverse()) {
+        await resource
+          .close()
+          .catch((error: unknown) =>
+            this.log.warn({ err: asError(error).message }, `closing the ${resource.name} failed`),
+          );
+      }
     }
     this.log.info({ acknowledged: this.checkpoint?.acknowledged.toString(16) }, 'stopped');
   }

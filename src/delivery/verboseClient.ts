@@ -322,7 +322,9 @@ function readable(text: string): string {
 export function parseRetryAfter(header: string | string[] | undefined, now: number): number | undefined {
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
   if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  const at = /^\d+(\.\d+)?$/.test(value) ? now + Math.round(Number(value) * 1000) : Date.parse(value);
+  // One odd answer (a day, a date far ahead) must not stop all delivery: wait at most this long, then ask again.
+  return Number.isNaN(at) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
 }
+
+const MAX_RETRY_AFTER_MS = 5 * 60_000;

@@ -38,6 +38,11 @@ export interface PrepareSourceOptions {
    * new one (for `--full-resync`, which reloads every row anyway).
    */
   lostSlot?: 'error' | 'recreate';
+  /**
+   * No slot at all: `create` (the default) makes one; `error` throws `SlotLostError`, for a deployment whose
+   * checkpoint shows the slot existed: a new one would silently skip what changed while it was gone.
+   */
+  missingSlot?: 'create' | 'error';
   log?: Logger;
 }
 
@@ -405,6 +410,12 @@ async function ensureSlot(
 ): Promise<{ created: boolean; state: SlotState }> {
   const name = options.slot;
   let state = await readSlot(client, name);
+  if (!state && options.missingSlot === 'error') {
+    throw new SlotLostError(
+      name,
+      'no longer exists although state_dir holds a checkpoint of it (it was dropped)',
+    );
+  }
   if (state) {
     if (state.slotType !== 'logical' || state.plugin !== 'pgoutput' || state.database !== database) {
       const what =

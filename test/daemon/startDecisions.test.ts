@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SlotLostError } from '../../src/source/setup.js';
+import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
+
+const SCHEMA = `
+  CREATE TABLE people (id int PRIMARY KEY, name text, mobile text);
+  INSERT INTO people SELECT i, 'Person ' || i, '+1212555' || lpad(i::text, 4, '0') FROM generate_series(1, 300) i;`;
+const MAPPINGS = `
+mappings:
+  - table: public.people
+    fields: { phone: mobile, first_name: name }`;
+
+/** What a start decides from the slot, the checkpoint, the first-start marker and the flags. */
+describe('start-up decisions that must never skip a row', () => {
+  let p: Pipeline;
+  beforeEach(async () => {
+    p = await createPipeline('start', MAPPINGS, SCHEMA);
+  });
+  afterEach(() => p.close());
+
+  const slotExists = async () =>
+    (await p.db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [p.db.name])).rowCount === 1;
+  const dropSlot = () => p.db.query(`SELECT pg_drop_replication_slot($1)`, [p.db.name]);
+
+  it('a dry run on a fresh deployment leaves the first load owed to the real run', async () => {
+    const dry = await p.start({ dryRun: true });
+    await dry.stop();
+    expect(p.simulator.store.size).toBe(0);
+    const real = await p.start();
+    await eventually(() => p.simulator.store.size === 300, 20_000, 'every existing row after the dry run');
+    await real.stop();
+  });
+
+  it('a slot dropped while state_dir holds a checkpoint stops every start, until --full-resync reloads', async () => {
+    const first = await p.start();
+    await eventually(() => p.simulator.store.size === 300, 20_000, 'the first load');
+    await first.stop();
+    await dropSlot();
+    await p.db.query(`UPDATE people SET name = 'Changed while the slot was gone' WHERE id = 7`);
+
+    await expect(p.start()).rejects.toBeInstanceOf(SlotLostError);
+    expect(await slotExists()).toBe(false);
+    await expect(p.start()).rejects.toThrow(/--full-resync/);
+
+    const recovered = await p.start({ fullResync: true });
+    await eventually(
+      () => p.simulator.store.contact('+12125550007')?.first_name === 'Changed while the slot was gone',
+      20_000,
+      'the change made while the slot was gone',
+    );
+    await recovered.stop();
+  });
+
+  it("--full-resync with a new slot reads every table again, not from an old resync's progress", async () => {
+    await p.db.query(
+      `INSERT INTO people SELECT i, 'Person ' || i, '+1212555' || lpad(i::text, 4, '0') FROM generate_series(301, 3000) i`,
+    );
+    p.simulator.setFaults({ rateLimitPerSecond: 1 });
+    const first = await p.start({ fullResync: true });
+    const progress = join(p.stateDir, 'resync.json');
+    await eventually(
+      async () => JSON.parse(await readFile(progress, 'utf8')).tables['public.people']?.lastKey !== null,
+      20_000,
+      'a first delivered chunk',
+    );
+    await first.stop();
+    await dropSlot();
+    await p.db.query(`UPDATE people SET name = 'Early row, changed' WHERE id = 1`);
+
+    p.simulator.setFaults({ rateLimitPerSecond: null });
+    const again = await p.start({ fullResync: true });
+    await eventually(
+      () => p.simulator.store.contact('+12125550001')?.first_name === 'Early row, changed',
+      20_000,
+      'the early row read again',
+    );
+    await again.stop();
+  });
+});
