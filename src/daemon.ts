@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ChangeRouter } from './changeRouter.js';
 import type { Config } from './config/schema.js';
 import type { Checkpoint } from './delivery/checkpoint.js';
 import { CheckpointStore } from './delivery/checkpointStore.js';
@@ -6,26 +7,20 @@ import { type Now, type Sleep, systemNow, systemSleep } from './delivery/clock.j
 import type { Coalescer, VerboseContact } from './delivery/coalescer.js';
 import { type Delivery, DeliveryFatalError } from './delivery/delivery.js';
 import { buildDeliveryStage, verboseClient } from './delivery/deliveryStage.js';
-import type { RejectLog } from './delivery/rejectLog.js';
 import type { ContactSender, VerboseClient } from './delivery/verboseClient.js';
-import type { ContactChange, ListTarget, Lsn, RowChange } from './domain.js';
+import type { ListTarget, Lsn } from './domain.js';
+import { asError } from './errors.js';
 import { FirstStartMarker } from './firstStartMarker.js';
 import type { Logger } from './log.js';
-import { PhoneCollisions } from './mapping/collisions.js';
-import { Mapper, type MappingOutcome } from './mapping/mapper.js';
+import { Mapper } from './mapping/mapper.js';
 import type { Metrics } from './ops/metrics.js';
 import type { ProbeResult } from './ops/opsServer.js';
 import { RepeatedFailure } from './ops/repeatedFailure.js';
 import { Backfill } from './resync/backfill.js';
 import { ProgressStore, ResyncProgressError } from './resync/progressStore.js';
 import { ResyncSchedule } from './resync/schedule.js';
-import {
-  type ChangeHandler,
-  ChangeStream,
-  type LogicalMessage,
-  SESSION_OPTIONS,
-} from './source/changeStream.js';
-import { prepareSource, SlotLostError } from './source/setup.js';
+import { ChangeStream, SESSION_OPTIONS } from './source/changeStream.js';
+import { prepareSource } from './source/setup.js';
 import { checkStateDirWritable, ensureStateDir, StateFileError } from './stateFiles.js';
 
 export interface DaemonOptions {
@@ -64,14 +59,12 @@ export class Daemon {
   private readonly now: Now;
   private readonly sleep: Sleep;
   private readonly mapper: Mapper;
-  private readonly collisions = new PhoneCollisions();
   private readonly resources: { name: string; close: () => Promise<unknown> }[] = [];
   private stream: ChangeStream | undefined;
   private delivery: Delivery | undefined;
   private coalescer: Coalescer | undefined;
   private checkpoint: Checkpoint | undefined;
   private store: CheckpointStore | undefined;
-  private rejects: RejectLog | undefined;
   private backfill: Backfill | undefined;
   private starting: Promise<void> | undefined;
   private started = false;
@@ -175,7 +168,9 @@ export class Daemon {
     });
     const { coalescer, checkpoint, rejects, delivery } = stage;
     this.metrics.checkpointAgeFrom(() => checkpoint.ageSeconds());
-    Object.assign(this, { coalescer, checkpoint, rejects, delivery });
+    this.coalescer = coalescer;
+    this.checkpoint = checkpoint;
+    this.delivery = delivery;
 
     const pool = new pg.Pool({
       connectionString: config.source.url,
@@ -218,7 +213,17 @@ export class Daemon {
       publication: config.source.publication,
       statusIntervalMs: config.source.status_interval_ms,
       heartbeatIntervalMs: config.source.heartbeat_interval_ms,
-      handler: this.handler(),
+      handler: new ChangeRouter({
+        mapper: this.mapper,
+        coalescer,
+        checkpoint,
+        rejects,
+        backfill,
+        metrics: this.metrics,
+        log,
+        halted: () => this.halted,
+        onFatal: (error) => this.fail(error),
+      }),
       acknowledged: () => checkpoint.acknowledged,
       keyColumns: report.keyColumns,
       log,
@@ -314,81 +319,6 @@ export class Daemon {
 
   get resyncRunning(): boolean {
     return this.backfill?.running ?? false;
-  }
-
-  private handler(): ChangeHandler {
-    const guard =
-      <A extends unknown[]>(name: string, body: (...args: A) => Promise<void> | void) =>
-      async (...args: A): Promise<void> => {
-        if (this.halted) return never();
-        try {
-          await body(...args);
-        } catch (error) {
-          this.fail(new Error(`while handling a ${name}: ${asError(error).message}`));
-          return never();
-        }
-      };
-    return {
-      change: guard('change', (change: RowChange) => this.onChange(change)),
-      commit: guard('commit', (lsn: Lsn) => {
-        this.checkpoint?.committed(lsn);
-      }),
-      message: guard('message', (message: LogicalMessage) => this.onMessage(message)),
-      // The partial transaction comes again in full; what was merged of it is the same data, and the
-      // checkpoint cannot pass its commit before then, so there is nothing to undo.
-      rollback: () => {},
-    };
-  }
-
-  private async onChange(change: RowChange): Promise<void> {
-    this.backfill?.observe(change);
-    // A transaction the server sends again after a reconnect was merged already (and maybe delivered).
-    if (this.checkpoint && change.commitLsn <= this.checkpoint.lastCommitted) return;
-    await this.route(this.mapper.map(change), change.table);
-  }
-
-  private async onMessage(message: LogicalMessage): Promise<void> {
-    // A watermark the server sends again after a reconnect: its chunk was handed over already.
-    if (this.checkpoint && !message.transactional && message.lsn <= this.checkpoint.lastCommitted) return;
-    const rows = this.backfill?.onMessage(message);
-    if (!rows) return;
-    for (const row of rows) await this.route(this.mapper.map(row), row.table);
-  }
-
-  private async route(outcomes: MappingOutcome[], table: string): Promise<void> {
-    for (const outcome of outcomes) {
-      if (outcome.kind === 'contact') await this.enqueue(outcome.contact);
-      else if (outcome.kind === 'rejected') {
-        const { rejection } = outcome;
-        await this.rejects?.append(rejection, 'mapping');
-        this.metrics.rejects.inc({ stage: 'mapping' });
-        this.log.warn(
-          { table, key: rejection.origin.key, phone: rejection.origin.rawPhone, reason: rejection.reason },
-          'row not sent: it cannot become a contact (kept in rejects.jsonl)',
-        );
-      } else {
-        this.metrics.changesSkipped.inc({ table, reason: outcome.reason });
-        this.log.debug({ table, reason: outcome.reason }, 'change not sent: Verbose has no counterpart');
-      }
-    }
-  }
-
-  private async enqueue(contact: ContactChange): Promise<void> {
-    const coalescer = this.coalescer!;
-    const collision = this.collisions.observe(contact);
-    if (collision) {
-      this.metrics.phoneCollisions.inc({ table: contact.origin.table });
-      this.log.info(
-        { collision },
-        'two CRM rows share one phone: they are one Verbose contact, the newest change wins',
-      );
-    }
-    if (coalescer.full) {
-      this.metrics.streamPaused.set(1);
-      await coalescer.whenRoom();
-      this.metrics.streamPaused.set(0);
-    }
-    coalescer.add(contact);
   }
 
   /** Wraps the client so readiness and liveness know the last time Verbose answered, and how. */
@@ -532,17 +462,9 @@ function isWrongUrlStatus(status: number | string): boolean {
   return typeof status === 'number' && ((status >= 300 && status < 400) || status === 404 || status === 405);
 }
 
-function never(): Promise<never> {
-  return new Promise<never>(() => {});
-}
-
 /** A state file that is damaged or cannot be written: no retry cures it, the operator must act. */
 function stateFileProblem(error: unknown): boolean {
   return error instanceof StateFileError || error instanceof ResyncProgressError;
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** `stop()` was called while `start()` ran: not a failure, the daemon simply did not finish starting. */

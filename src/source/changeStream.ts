@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
 import type { Lsn, RowChange } from '../domain.js';
+import { asError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -822,8 +823,4 @@ function replicationClientConfig(url: string): pg.ClientConfig {
     keepAlive: true,
     connectionTimeoutMillis: 15_000,
   };
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
