@@ -190,7 +190,11 @@ export class Daemon {
     this.resources.push({ name: 'resync pool', close: () => pool.end() });
     const backfill = new Backfill({
       sql: pool,
-      tables: this.mapper.tables().map((table) => ({ table, keyColumns: report.keyColumns.get(table) })),
+      tables: this.mapper.tables().map((table) => ({
+        table,
+        keyColumns: report.keyColumns.get(table),
+        columns: this.mapper.columnsOf(table),
+      })),
       chunkSize: config.resync.chunk_size,
       progress: new ProgressStore(config.state_dir),
       log: log.child({ component: 'resync' }),

@@ -78,7 +78,9 @@ async function retry(loaded: LoadedConfig, records: RejectRecord[]): Promise<Ret
   try {
     for (const record of records) {
       const keyColumns = Object.keys(record.key);
-      const shape = shapes.get(record.table) ?? (await reader.describe(record.table, keyColumns));
+      const shape =
+        shapes.get(record.table) ??
+        (await reader.describe(record.table, keyColumns, mapper.columnsOf(record.table)));
       shapes.set(record.table, shape);
       const change = await reader.readByKey(shape, record.key);
       if (!change) {

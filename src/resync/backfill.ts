@@ -12,6 +12,8 @@ import { type LogicalMessage, readWatermark, type Watermark, WatermarkWriter } f
 export interface ResyncTable {
   table: string;
   keyColumns?: readonly string[] | undefined;
+  /** The columns the mappings use; the rest of a row is not read. All columns when unset. */
+  columns?: readonly string[] | undefined;
 }
 
 export interface BackfillOptions {
@@ -316,10 +318,10 @@ export class Backfill {
 
   private async describeTables(): Promise<TableShape[]> {
     const shapes: TableShape[] = [];
-    for (const { table, keyColumns } of this.options.tables) {
+    for (const { table, keyColumns, columns } of this.options.tables) {
       // A table can feed several mappings; it is read once and each mapping sees its rows.
       if (shapes.some((shape) => shape.table === table)) continue;
-      shapes.push(await this.reader.describe(table, keyColumns));
+      shapes.push(await this.reader.describe(table, keyColumns, columns));
     }
     return shapes;
   }

@@ -34,6 +34,8 @@ export interface TableShape {
   sql: string;
   key: readonly KeyColumn[];
   keyColumns: readonly string[];
+  /** The columns read: the key and those the mappings use (a wide CRM row is not held whole); all when unset. */
+  columns?: readonly string[] | undefined;
 }
 
 export interface KeyRange {
@@ -43,7 +45,7 @@ export interface KeyRange {
 
 /** How the backfill reads tables; `KeysetReader` is the real one, tests wrap it to count or interleave writes. */
 export interface ChunkReader {
-  describe(table: string, keyColumns?: readonly string[]): Promise<TableShape>;
+  describe(table: string, keyColumns?: readonly string[], columns?: readonly string[]): Promise<TableShape>;
   estimateRows(shape: TableShape): Promise<number>;
   /** The greatest key in the table now, or null when it is empty. */
   lastKey(shape: TableShape): Promise<Row | null>;
@@ -72,7 +74,11 @@ export class KeysetReader implements ChunkReader {
       );
   }
 
-  async describe(table: string, keyColumns?: readonly string[]): Promise<TableShape> {
+  async describe(
+    table: string,
+    keyColumns?: readonly string[],
+    columns?: readonly string[],
+  ): Promise<TableShape> {
     const { rows: found } = await this.sql.query<{
       oid: number;
       schema: string;
@@ -101,6 +107,7 @@ export class KeysetReader implements ChunkReader {
       sql: `${quoteIdent(relation.schema)}.${quoteIdent(relation.name)}`,
       key,
       keyColumns: key.map((k) => k.name),
+      columns: columns && [...new Set([...key.map((k) => k.name), ...columns])],
     };
   }
 
@@ -143,7 +150,7 @@ export class KeysetReader implements ChunkReader {
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const order = shape.key.map((k) => quoteIdent(k.name)).join(', ');
     const rows = await this.select(
-      `SELECT * FROM ${shape.sql} ${where} ORDER BY ${order} LIMIT ${Math.max(1, Math.floor(limit))}`,
+      `SELECT ${selected(shape)} FROM ${shape.sql} ${where} ORDER BY ${order} LIMIT ${Math.max(1, Math.floor(limit))}`,
       values,
     );
     return rows.map((row) => readChange(shape, row));
@@ -156,7 +163,10 @@ export class KeysetReader implements ChunkReader {
       values.push(keyParameter(key, k.name));
       return `${quoteIdent(k.name)} = $${values.length}::${k.type}`;
     });
-    const rows = await this.select(`SELECT * FROM ${shape.sql} WHERE ${conditions.join(' AND ')}`, values);
+    const rows = await this.select(
+      `SELECT ${selected(shape)} FROM ${shape.sql} WHERE ${conditions.join(' AND ')}`,
+      values,
+    );
     return rows[0] && readChange(shape, rows[0]);
   }
 
@@ -240,4 +250,8 @@ function readChange(shape: TableShape, row: Row): RowChange {
     key: Object.fromEntries(shape.keyColumns.map((name) => [name, row[name] ?? null])),
     commitLsn: 0n,
   };
+}
+
+function selected(shape: TableShape): string {
+  return shape.columns ? shape.columns.map(quoteIdent).join(', ') : '*';
 }
