@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultChanges } from '../../src/simulator/faults.js';
 import { OK_FALSE_ERROR } from '../../src/simulator/malformed.js';
-import { runCli } from '../support/cli.js';
+import { runCliOnConfig } from '../support/cli.js';
 import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
 import { type RunningDaemon, readRejects, startDaemon } from './support.js';
 
@@ -203,11 +203,11 @@ describe('a verbose.url that is not the API', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function runWith(yaml: string) {
-    const file = join(dir, `sync-${Math.random().toString(36).slice(2)}.yaml`);
-    await writeFile(file, yaml.replace('api_key: as_test_key', 'api_key: as_live_not_for_logs'));
-    return runCli(['run', '--config', file], { env: { LOG_LEVEL: 'info' }, timeoutMs: 20_000 });
-  }
+  const runWith = (yaml: string) =>
+    runCliOnConfig(dir, 'run', yaml.replace('api_key: as_test_key', 'api_key: as_live_not_for_logs'), {
+      env: { LOG_LEVEL: 'info' },
+      timeoutMs: 20_000,
+    });
 
   it('stops at start with exit 1 when the path is wrong (404), saying to fix verbose.url, sending nothing', async () => {
     const result = await runWith(p.yaml().replace(`url: ${p.simulator.url}`, `url: ${p.simulator.url}/v1`));

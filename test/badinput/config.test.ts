@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, type CliResult, runCli } from '../support/cli.js';
+import { type CliResult, runCli, runCliOnConfig } from '../support/cli.js';
 import { createPipeline, type Pipeline } from '../support/pipeline.js';
 
 /**
@@ -333,7 +332,7 @@ describe('malformed configurations, through the CLI', () => {
     // root reads any file: run the CLI as nobody then, as ops would run the container.
     const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     for (const command of ['validate', 'run']) {
-      const result = await runAs(asUser, [command, '--config', file], SECRETS);
+      const result = await runCli([command, '--config', file], { user: asUser, cwd: tmpdir(), env: SECRETS });
       expectOneProblem(
         result,
         file,
@@ -368,11 +367,8 @@ mappings:
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function validate(text: string, env: NodeJS.ProcessEnv = {}) {
-    const file = join(dir, `sync-${Math.random().toString(36).slice(2)}.yaml`);
-    await writeFile(file, text);
-    return runCli(['validate', '--config', file], { env });
-  }
+  const validate = (text: string, env: NodeJS.ProcessEnv = {}) =>
+    runCliOnConfig(dir, 'validate', text, { env });
 
   it('takes a file saved on Windows: a byte order mark and CRLF line endings', async () => {
     const result = await validate(`\uFEFF${p.yaml().replace(/\n/g, '\r\n')}`);
@@ -416,29 +412,3 @@ mappings:
     expect(result.stdout + result.stderr).not.toContain('8675309123456');
   });
 });
-
-/** `runCli` with another user (for the permission case when the tests run as root). */
-function runAs(
-  user: { uid?: number; gid?: number },
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      ...user,
-      cwd: tmpdir(),
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import { Daemon } from '../../src/daemon.js';
 import { REJECTS_FILE, type RejectRecord } from '../../src/delivery/rejectLog.js';
-import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
+import { loggerInto } from '../support/logLines.js';
 import type { Pipeline } from '../support/pipeline.js';
 
 export interface RunningDaemon {
@@ -25,15 +24,7 @@ export async function startDaemon(
   edit: (yaml: string) => string = (y) => y,
 ): Promise<RunningDaemon> {
   const logs: Record<string, unknown>[] = [];
-  const log = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
-        done();
-      },
-    }),
-  });
+  const log = loggerInto(logs);
   const { config } = parseConfig(edit(p.yaml()), 'test.yaml', {});
   const daemon = new Daemon(config, {
     fullResync: false,

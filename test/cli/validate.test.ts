@@ -1,8 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { runCli, runCliOnConfig } from '../support/cli.js';
 import { createPipeline, type Pipeline } from '../support/pipeline.js';
 
 const SCHEMA = `
@@ -25,11 +25,8 @@ mappings:
 describe('verbose-sync validate', () => {
   let p: Pipeline;
   let dir: string;
-  const validate = async (yaml: string, env: NodeJS.ProcessEnv = {}) => {
-    const file = join(dir, `sync-${Math.random().toString(36).slice(2)}.yaml`);
-    await writeFile(file, yaml);
-    return runCli(['validate', '--config', file], { env });
-  };
+  const validate = (yaml: string, env: NodeJS.ProcessEnv = {}) =>
+    runCliOnConfig(dir, 'validate', yaml, { env });
   beforeAll(async () => {
     p = await createPipeline('validate', MAPPINGS, SCHEMA);
     dir = await mkdtemp(join(tmpdir(), 'verbose-sync-validate-'));

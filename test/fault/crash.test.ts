@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../src/lsn.js';
 import { eventually } from '../support/pipeline.js';
+import { seededRandom } from '../support/seededRandom.js';
 import { CRM_MAPPINGS, CRM_SCHEMA, CrmWorkload, type Transaction } from './crmWorkload.js';
 import {
   crash,
@@ -11,7 +12,6 @@ import {
   faultSeed,
   heldContacts,
   type RunSettings,
-  seededRandom,
   terminate,
 } from './faultRig.js';
 

@@ -6,20 +6,26 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { parseLsn } from '../../src/lsn.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/simulator.js';
+import { type ConfigSettings, testConfigYaml } from '../support/configYaml.js';
 import { type DaemonProcess, spawnDaemon } from '../support/daemonProcess.js';
+import { eventually } from '../support/pipeline.js';
+import type { CrmWorkload } from './crmWorkload.js';
 
 /** Delivery and source settings of one daemon run; everything not given is fast-moving and test-sized. */
-export interface RunSettings {
+export interface RunSettings
+  extends Pick<
+    ConfigSettings,
+    | 'apiKey'
+    | 'batchSize'
+    | 'flushIntervalMs'
+    | 'requestsPerSecond'
+    | 'concurrency'
+    | 'requestTimeoutMs'
+    | 'statusIntervalMs'
+    | 'heartbeatIntervalMs'
+    | 'shutdownTimeoutMs'
+  > {
   stateDir?: string;
-  apiKey?: string;
-  batchSize?: number;
-  flushIntervalMs?: number;
-  requestsPerSecond?: number;
-  concurrency?: number;
-  requestTimeoutMs?: number;
-  statusIntervalMs?: number;
-  heartbeatIntervalMs?: number;
-  shutdownTimeoutMs?: number;
 }
 
 export interface SlotPosition {
@@ -84,29 +90,22 @@ export async function createFaultRig(options: FaultRigOptions): Promise<FaultRig
   const stateDir = join(dir, 'state');
   const daemons: DaemonProcess[] = [];
 
-  const yaml = (settings: RunSettings = {}): string => `
-source:
-  url: ${url}
-  slot: ${database}
-  publication: ${database}
-  status_interval_ms: ${settings.statusIntervalMs ?? 200}
-  heartbeat_interval_ms: ${settings.heartbeatIntervalMs ?? 500}
-verbose:
-  url: ${simulator.url}
-  api_key: ${settings.apiKey ?? 'as_test_key'}
-  batch_size: ${settings.batchSize ?? 100}
-  flush_interval_ms: ${settings.flushIntervalMs ?? 50}
-  requests_per_second: ${settings.requestsPerSecond ?? 200}
-  concurrency: ${settings.concurrency ?? 4}
-  request_timeout_ms: ${settings.requestTimeoutMs ?? 5000}
-state_dir: ${settings.stateDir ?? stateDir}
-shutdown_timeout_ms: ${settings.shutdownTimeoutMs ?? 2000}
-http:
-  host: 127.0.0.1
-  port: 0
-resync:
-  chunk_size: 500
-${options.mappings}`;
+  const yaml = ({ stateDir: runStateDir = stateDir, ...settings }: RunSettings = {}): string =>
+    testConfigYaml(
+      {
+        db: { url, name: database },
+        verboseUrl: simulator.url,
+        stateDir: runStateDir,
+        mappings: options.mappings,
+      },
+      {
+        ...settings,
+        requestTimeoutMs: settings.requestTimeoutMs ?? 5000,
+        shutdownTimeoutMs: settings.shutdownTimeoutMs ?? 2000,
+        httpHost: '127.0.0.1',
+        chunkSize: 500,
+      },
+    );
 
   return {
     database,
@@ -221,18 +220,6 @@ export function faultSeed(): number {
   return seed;
 }
 
-/** mulberry32: a small, fast generator whose whole state is its seed, so a run replays exactly. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /**
  * The contacts the simulator holds, as `phone → first_name`, for comparing with what the test expects
  * (a mismatch shows the phones that differ rather than two maps of thousands).
@@ -257,4 +244,46 @@ export function differences(
     if (out.length >= max) return out;
   }
   return out;
+}
+
+/** Writes `changes` of `workload`'s changes, in transactions of 1 to `largest`, sizes drawn from `random`. */
+export async function writeTransactions(
+  rig: FaultRig,
+  workload: CrmWorkload,
+  changes: number,
+  random: () => number,
+  largest: number,
+): Promise<void> {
+  for (let written = 0; written < changes; ) {
+    const transaction = workload.transaction(Math.min(changes - written, 1 + Math.floor(random() * largest)));
+    await rig.sql.query(transaction.sql);
+    written += transaction.changes;
+  }
+}
+
+/**
+ * Waits until Verbose holds exactly the contacts `workload` expects, then until the checkpoint has passed
+ * every write so far; a timeout names the phones that differ.
+ */
+export async function waitUntilCaughtUp(
+  rig: FaultRig,
+  workload: CrmWorkload,
+  timeouts: { contactsMs: number; checkpointMs: number },
+): Promise<void> {
+  const { rows } = await rig.sql.query<{ end: string }>('SELECT pg_current_wal_lsn()::text AS end');
+  const endOfWrites = parseLsn(rows[0]!.end);
+  await eventually(
+    () => differences(heldContacts(rig.simulator), workload.expected, 1).length === 0,
+    timeouts.contactsMs,
+    'every contact',
+  ).catch((error: Error) => {
+    throw new Error(
+      `${error.message}: ${differences(heldContacts(rig.simulator), workload.expected).join('; ')}`,
+    );
+  });
+  await eventually(
+    async () => ((await rig.savedCheckpoint()) ?? 0n) >= endOfWrites,
+    timeouts.checkpointMs,
+    'the checkpoint to pass the last write',
+  );
 }

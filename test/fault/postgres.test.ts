@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/embedded/embeddedPostgres.js';
-import { parseLsn } from '../../src/lsn.js';
 import type { DaemonProcess } from '../support/daemonProcess.js';
 import { eventually } from '../support/pipeline.js';
+import { seededRandom } from '../support/seededRandom.js';
 import { CRM_MAPPINGS, CRM_SCHEMA, CrmWorkload } from './crmWorkload.js';
 import {
   createFaultRig,
@@ -11,8 +11,9 @@ import {
   faultSeed,
   heldContacts,
   running,
-  seededRandom,
   terminate,
+  waitUntilCaughtUp,
+  writeTransactions,
 } from './faultRig.js';
 
 /**
@@ -46,33 +47,9 @@ describe('PostgreSQL going away mid-stream', () => {
     await server?.stop();
   });
 
-  async function write(changes: number): Promise<void> {
-    for (let written = 0; written < changes; ) {
-      const transaction = workload.transaction(Math.min(changes - written, 1 + Math.floor(random() * 20)));
-      await rig.sql.query(transaction.sql);
-      written += transaction.changes;
-    }
-  }
-
+  const write = (changes: number) => writeTransactions(rig, workload, changes, random, 20);
   /** Verbose holds exactly the expected contacts, and the checkpoint has passed every write. */
-  async function caughtUp(): Promise<void> {
-    const { rows } = await rig.sql.query<{ end: string }>('SELECT pg_current_wal_lsn()::text AS end');
-    const endOfWrites = parseLsn(rows[0]!.end);
-    await eventually(
-      () => differences(heldContacts(rig.simulator), workload.expected, 1).length === 0,
-      30_000,
-      'every contact',
-    ).catch((error: Error) => {
-      throw new Error(
-        `${error.message}: ${differences(heldContacts(rig.simulator), workload.expected).join('; ')}`,
-      );
-    });
-    await eventually(
-      async () => ((await rig.savedCheckpoint()) ?? 0n) >= endOfWrites,
-      15_000,
-      'the checkpoint to pass the last write',
-    );
-  }
+  const caughtUp = () => waitUntilCaughtUp(rig, workload, { contactsMs: 30_000, checkpointMs: 15_000 });
 
   const reconnects = () => daemon.logs.filter((line) => line.msg === 'replication stream reconnected').length;
 

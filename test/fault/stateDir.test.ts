@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI } from '../support/cli.js';
+import { startCli } from '../support/cli.js';
 import type { DaemonProcess } from '../support/daemonProcess.js';
 import { eventually } from '../support/pipeline.js';
 import { CRM_MAPPINGS, CRM_SCHEMA } from './crmWorkload.js';
@@ -245,23 +245,11 @@ async function runAsNobody(rig: FaultRig, stateDir: string): Promise<DaemonRun> 
   }
   const config = join(rig.dir, 'nobody.yaml');
   await writeFile(config, rig.yaml({ stateDir }), { mode: 0o644 });
-  const child = spawn(process.execPath, [CLI, 'run', '--config', config], {
-    uid: NOBODY,
-    gid: NOBODY,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const daemon = startCli(['run', '--config', config], {
+    user: { uid: NOBODY, gid: NOBODY },
+    env: { LOG_LEVEL: 'info' },
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exit = await new Promise<DaemonRun['exit']>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { exit, output };
+  return { exit: await daemon.closed, output: daemon.output() };
 }
 
 async function readDirectory(dir: string): Promise<[string, string][]> {

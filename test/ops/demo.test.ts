@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { access, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI } from '../support/cli.js';
+import { startCli } from '../support/cli.js';
 import { eventually } from '../support/pipeline.js';
 
 describe('verbose-sync demo', () => {
@@ -12,33 +11,22 @@ describe('verbose-sync demo', () => {
   });
 
   it('resyncs, shows live changes reaching Verbose, and on Ctrl-C prints a summary and exits 0', async () => {
-    const child = spawn(process.execPath, [CLI, 'demo'], {
-      env: { PATH: process.env.PATH },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const demo = startCli(['demo']);
     try {
       const live = await eventually(
         () => {
-          const at = stdout.indexOf('live changes');
+          const at = demo.stdout().indexOf('live changes');
           // Two changes shown reaching Verbose after the live part began.
-          return at >= 0 && stdout.slice(at).split('→ Verbose:').length > 2 ? at : undefined;
+          return at >= 0 && demo.stdout().slice(at).split('→ Verbose:').length > 2 ? at : undefined;
         },
         90_000,
         'live changes reaching Verbose',
       ).catch((error: Error) => {
-        throw new Error(`${error.message}; the demo printed:\n${stdout}\n${stderr}`);
+        throw new Error(`${error.message}; the demo printed:\n${demo.stdout()}\n${demo.stderr()}`);
       });
-      child.kill('SIGINT');
-      expect(await exited).toBe(0);
+      demo.child.kill('SIGINT');
+      expect((await demo.exited).code).toBe(0);
+      const stdout = demo.stdout();
 
       expect(stdout.slice(0, live)).toMatch(/✓ \d+ contacts in Verbose after/);
       expect(stdout.slice(live)).toMatch(/CRM: +(UPDATE|INSERT) partner \d+/);
@@ -57,7 +45,7 @@ describe('verbose-sync demo', () => {
       await expect(access(join(dir!, 'postgres'))).rejects.toThrow();
       await access(join(dir!, 'state', 'checkpoint.json'));
     } finally {
-      child.kill('SIGKILL');
+      demo.child.kill('SIGKILL');
     }
   }, 150_000);
 });

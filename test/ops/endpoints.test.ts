@@ -1,9 +1,8 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { type OpsServer, startOpsServer } from '../../src/ops/opsServer.js';
+import { loggerInto } from '../support/logLines.js';
 import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
 import { families, get, sample } from './scrape.js';
 
@@ -47,15 +46,7 @@ describe('/healthz, /readyz and /metrics of a running daemon', () => {
       `INSERT INTO people SELECT g, 'Person ' || g, '+1212555' || lpad(g::text, 4, '0') FROM generate_series(1, 300) g`,
     );
     const metrics = new Metrics();
-    const log = createLogger({
-      level: 'debug',
-      destination: new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
-          done();
-        },
-      }),
-    });
+    const log = loggerInto(logs);
     daemon = new Daemon(p.config(), { fullResync: false, dryRun: false, log, metrics });
     ops = await startOpsServer({
       host: '127.0.0.1',

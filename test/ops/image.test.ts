@@ -1,10 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCli } from '../support/cli.js';
 import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -79,30 +80,24 @@ mappings:
   it('runs the daemon from there: streams a change into Verbose and stops on SIGTERM', async () => {
     const config = join(app, 'sync.yaml');
     await writeFile(config, p.yaml());
-    const child = spawn(process.execPath, [join(app, 'dist', 'cli.js'), 'run'], {
+    const daemon = startCli(['run'], {
+      cli: join(app, 'dist', 'cli.js'),
       cwd: app,
-      env: { PATH: process.env.PATH, VERBOSE_SYNC_CONFIG: config },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { VERBOSE_SYNC_CONFIG: config },
     });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const explain = (error: Error) => {
-        throw new Error(`${error.message}; the daemon printed:\n${output}`);
+        throw new Error(`${error.message}; the daemon printed:\n${daemon.output()}`);
       };
-      await eventually(() => output.includes('"msg":"streaming"'), 20_000, 'streaming').catch(explain);
+      await eventually(() => daemon.output().includes('"msg":"streaming"'), 20_000, 'streaming').catch(
+        explain,
+      );
       await p.db.query(`INSERT INTO people VALUES (1, 'Ada', '+12125550101')`);
       await eventually(() => p.simulator.store.contact('+12125550101'), 10_000, 'the contact').catch(explain);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      daemon.child.kill('SIGTERM');
+      expect((await daemon.exited).code).toBe(0);
     } finally {
-      child.kill('SIGKILL');
+      daemon.child.kill('SIGKILL');
     }
   });
 });

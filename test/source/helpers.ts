@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { Lsn, RowChange } from '../../src/domain.js';
@@ -11,40 +10,21 @@ import {
   type LogicalMessage,
 } from '../../src/source/changeStream.js';
 import { prepareSource } from '../../src/source/setup.js';
+import { parsedLinesInto } from '../support/logLines.js';
+import { eventually } from '../support/pipeline.js';
 
-type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
-
-/** Polls `check` until it returns a truthy value (returned) or throws after `timeoutMs`. */
-export async function waitFor<T>(
+/** `eventually` at this suite's pace: 30 s unless told, polled every 25 ms. */
+export function waitFor<T>(
   check: () => T | Promise<T>,
   { timeoutMs = 30_000, intervalMs = 25, what = 'condition' } = {},
-): Promise<Truthy<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as Truthy<T>;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+) {
+  return eventually(check, timeoutMs, what, intervalMs);
 }
 
 /** A logger whose lines are kept for assertions. */
 export function memoryLogger(): { log: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, callback) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
-      callback();
-    },
-  });
-  return { log: pino({ level: 'debug' }, destination), lines };
+  return { log: pino({ level: 'debug' }, parsedLinesInto(lines)), lines };
 }
 
 /**

@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI } from './cli.js';
+import { startCli } from './cli.js';
 
 export interface DaemonProcess {
   readonly child: ChildProcess;
@@ -31,19 +31,15 @@ export async function spawnDaemon(
 ): Promise<DaemonProcess> {
   const config = join(dir, 'sync.yaml');
   await writeFile(config, yaml);
-  const child = spawn(process.execPath, [CLI, 'run', '--config', config, ...args], {
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'debug', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const cli = startCli(['run', '--config', config, ...args], { env: { LOG_LEVEL: 'debug', ...env } });
+  const { child, exited } = cli;
   const logs: Record<string, unknown>[] = [];
   const waiters: {
     test: (line: Record<string, unknown>) => boolean;
     resolve: (line: Record<string, unknown>) => void;
   }[] = [];
-  let raw = '';
   let pending = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    raw += chunk.toString();
+  child.stdout.on('data', (chunk: Buffer) => {
     pending += chunk.toString();
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
@@ -59,17 +55,11 @@ export async function spawnDaemon(
       }
     }
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    raw += chunk.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
   return {
     child,
     logs,
     exited,
-    output: () => raw,
+    output: cli.output,
     kill: (signal) => child.kill(signal),
     waitForLog(match, timeoutMs = 30_000) {
       const test =
@@ -80,7 +70,9 @@ export async function spawnDaemon(
         const timer = setTimeout(
           () =>
             reject(
-              new Error(`no log line matching ${String(match)} within ${timeoutMs} ms:\n${raw.slice(-3000)}`),
+              new Error(
+                `no log line matching ${String(match)} within ${timeoutMs} ms:\n${cli.output().slice(-3000)}`,
+              ),
             ),
           timeoutMs,
         );
@@ -93,7 +85,9 @@ export async function spawnDaemon(
         });
         exited.then(() => {
           clearTimeout(timer);
-          reject(new Error(`the daemon exited before logging ${String(match)}:\n${raw.slice(-3000)}`));
+          reject(
+            new Error(`the daemon exited before logging ${String(match)}:\n${cli.output().slice(-3000)}`),
+          );
         });
       });
     },

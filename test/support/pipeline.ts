@@ -1,14 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger, type Logger } from '../../src/log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { type Simulator, startSimulator } from '../../src/simulator/simulator.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import { testConfigYaml } from './configYaml.js';
+import { loggerInto } from './logLines.js';
 
 export interface Pipeline {
   db: TestDatabase;
@@ -34,37 +34,10 @@ export async function createPipeline(label: string, mappings: string, schema: st
   const stateDir = await mkdtemp(join(tmpdir(), `verbose-sync-${label}-`));
   const logs: Record<string, unknown>[] = [];
   const daemons: Daemon[] = [];
-  const yaml = (overrides = '') => `
-source:
-  url: ${db.url}
-  slot: ${db.name}
-  publication: ${db.name}
-  status_interval_ms: 200
-  heartbeat_interval_ms: 500
-verbose:
-  url: ${simulator.url}
-  api_key: as_test_key
-  batch_size: 100
-  flush_interval_ms: 50
-  requests_per_second: 200
-  concurrency: 4
-state_dir: ${stateDir}
-http:
-  port: 0
-resync:
-  chunk_size: 250
-${overrides}
-${mappings}`;
+  const yaml = (overrides = '') =>
+    testConfigYaml({ db, verboseUrl: simulator.url, stateDir, mappings }, { extra: overrides });
   const config = (overrides = '') => parseConfig(yaml(overrides), 'test.yaml', {}).config;
-  const log: Logger = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
-        done();
-      },
-    }),
-  });
+  const log = loggerInto(logs);
   return {
     db,
     simulator,
@@ -92,23 +65,26 @@ ${mappings}`;
   };
 }
 
+type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /** Polls until `check` returns a truthy value (which it returns), or fails after `timeoutMs`. */
 export async function eventually<T>(
   check: () => T | Promise<T>,
   timeoutMs = 20_000,
   what = 'condition',
-): Promise<NonNullable<T>> {
+  intervalMs = 50,
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value as Truthy<T>;
     } catch (error) {
       last = error;
     }
     if (Date.now() > deadline)
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

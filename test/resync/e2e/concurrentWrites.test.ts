@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../support/pipeline.js';
+import { seededRandom } from '../../support/seededRandom.js';
 import { ConcurrentWriter } from './concurrentWriter.js';
 import { insertPeople, PEOPLE_MAPPINGS, PEOPLE_SCHEMA } from './people.js';
-import { createResyncPipeline, type ResyncPipeline, seededRandom } from './resyncPipeline.js';
+import { createResyncPipeline, type ResyncPipeline } from './resyncPipeline.js';
 
 const ROWS = 200_000;
 

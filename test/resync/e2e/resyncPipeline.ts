@@ -1,18 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/schema.js';
 import { Daemon, type DaemonOptions } from '../../../src/daemon.js';
 import type { Row } from '../../../src/domain.js';
-import { createLogger } from '../../../src/log.js';
 import { parseLsn } from '../../../src/lsn.js';
 import { Mapper } from '../../../src/mapping/mapper.js';
 import { Metrics } from '../../../src/ops/metrics.js';
 import { type Simulator, startSimulator } from '../../../src/simulator/simulator.js';
 import { createTestDatabase, type TestDatabase } from '../../harness/database.js';
+import { testConfigYaml } from '../../support/configYaml.js';
 import { type DaemonProcess, spawnDaemon } from '../../support/daemonProcess.js';
+import { loggerInto } from '../../support/logLines.js';
 import { eventually } from '../../support/pipeline.js';
 
 /** The knobs a resync test turns; everything else is the fast-moving test default. */
@@ -80,27 +80,11 @@ export async function createResyncPipeline(
   const daemons: Daemon[] = [];
   const processes: DaemonProcess[] = [];
 
-  const yaml = (s: ResyncSettings) => `
-source:
-  url: ${db.url}
-  slot: ${db.name}
-  publication: ${db.name}
-  status_interval_ms: 200
-  heartbeat_interval_ms: 300
-verbose:
-  url: ${simulator.url}
-  api_key: as_test_key
-  batch_size: ${s.batchSize}
-  flush_interval_ms: ${s.flushIntervalMs ?? 50}
-  requests_per_second: ${s.requestsPerSecond}
-  concurrency: ${s.concurrency ?? 4}
-state_dir: ${stateDir}
-http:
-  port: 0
-resync:
-  chunk_size: ${s.chunkSize}
-${s.schedule ? `  schedule: "${s.schedule}"` : ''}
-${mappings}`;
+  const yaml = (settings: ResyncSettings) =>
+    testConfigYaml(
+      { db, verboseUrl: simulator.url, stateDir, mappings },
+      { heartbeatIntervalMs: 300, ...settings },
+    );
   const config = (s: ResyncSettings): Config => parseConfig(yaml(s), 'test.yaml', {}).config;
   const mapper = Mapper.fromConfig(config({ chunkSize: 1, batchSize: 1, requestsPerSecond: 1 }));
 
@@ -112,15 +96,7 @@ ${mappings}`;
     yaml,
     async start(settings, options = {}) {
       const logs: Record<string, unknown>[] = [];
-      const log = createLogger({
-        level: 'debug',
-        destination: new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
-            done();
-          },
-        }),
-      });
+      const log = loggerInto(logs);
       const metrics = new Metrics({ defaults: false });
       const daemon = new Daemon(config(settings), {
         fullResync: options.fullResync ?? false,
@@ -192,17 +168,5 @@ ${mappings}`;
       await rm(stateDir, { recursive: true, force: true });
       await rm(configDir, { recursive: true, force: true });
     },
-  };
-}
-
-/** A small, seedable random source (mulberry32), so a failing run can be replayed with its printed seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
