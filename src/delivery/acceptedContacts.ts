@@ -1,4 +1,5 @@
 import type { ContactFields } from '../domain.js';
+import { RecentMap } from '../recentMap.js';
 import type { CoalescedContact } from './coalescer.js';
 
 /** What Verbose holds for one phone: its fields (one contact per phone, whatever the list) and its lists. */
@@ -17,15 +18,16 @@ interface Accepted {
  * which exist to repair drift.
  */
 export class AcceptedContacts {
-  private readonly phones = new Map<string, Accepted>();
+  private readonly phones: RecentMap<string, Accepted>;
 
-  constructor(private readonly capacity = 50_000) {}
+  constructor(capacity = 50_000) {
+    this.phones = new RecentMap(capacity);
+  }
 
   /** True when the contact is on its list already and every field equals what Verbose last accepted. */
   unchanged(contact: CoalescedContact): boolean {
     const accepted = this.phones.get(contact.phone);
     if (!accepted) return false;
-    this.touch(contact.phone, accepted);
     return (
       accepted.targets.has(contact.targetKey) &&
       Object.entries(contact.fields).every(
@@ -36,16 +38,10 @@ export class AcceptedContacts {
 
   remember(contact: CoalescedContact): void {
     const previous = this.phones.get(contact.phone);
-    this.touch(contact.phone, {
+    this.phones.set(contact.phone, {
       // An absent field is left alone by Verbose, so it holds the old values overlaid with the new.
       fields: { ...previous?.fields, ...contact.fields },
       targets: (previous?.targets ?? new Set()).add(contact.targetKey),
     });
-    if (this.phones.size > this.capacity) this.phones.delete(this.phones.keys().next().value!);
-  }
-
-  private touch(phone: string, accepted: Accepted): void {
-    this.phones.delete(phone);
-    this.phones.set(phone, accepted);
   }
 }

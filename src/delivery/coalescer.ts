@@ -51,7 +51,7 @@ export class CoalescerFullError extends Error {
   override name = 'CoalescerFullError';
 }
 
-type EntryState = 'pending' | 'inFlight';
+type EntryState = 'pending' | 'inFlight' | 'done';
 
 class Entry implements CoalescedContact {
   fields: ContactFields;
@@ -65,8 +65,16 @@ class Entry implements CoalescedContact {
   successor: Entry | undefined;
   /** When it joined its target's sendable set. */
   since = 0;
+  /** Neighbours in the coalescer's undelivered chain (creation order). */
+  older: Entry | undefined;
+  newer: Entry | undefined;
+  /** Neighbours in its target's live or backfill chain, and which one, while sendable. */
+  ahead: Entry | undefined;
+  behind: Entry | undefined;
+  sendableIn: Chain | undefined;
 
   constructor(
+    readonly owner: Coalescer,
     readonly target: ListTarget,
     readonly targetKey: string,
     readonly phone: string,
@@ -92,10 +100,48 @@ class Entry implements CoalescedContact {
   }
 }
 
-/** The sendable entries of one list target, each set in the order its entries became sendable. */
+/**
+ * Entries in the order they joined, with O(1) removal anywhere. A Set keeps that order too, but V8 leaves a hole
+ * for each deleted element and walks over every hole to reach the first live one: with deliveries removing from
+ * the front, finding the oldest entry (every commit, every batch) cost O(pending) (measured: 20-45 µs per change
+ * with a full coalescer, against 3 µs with this chain).
+ */
+class Chain {
+  first: Entry | undefined;
+  last: Entry | undefined;
+  size = 0;
+
+  constructor(
+    private readonly previous: 'older' | 'ahead',
+    private readonly next: 'newer' | 'behind',
+  ) {}
+
+  push(entry: Entry): void {
+    entry[this.previous] = this.last;
+    entry[this.next] = undefined;
+    if (this.last) this.last[this.next] = entry;
+    else this.first = entry;
+    this.last = entry;
+    this.size += 1;
+  }
+
+  remove(entry: Entry): void {
+    const previous = entry[this.previous];
+    const next = entry[this.next];
+    if (previous) previous[this.next] = next;
+    else this.first = next;
+    if (next) next[this.previous] = previous;
+    else this.last = previous;
+    entry[this.previous] = undefined;
+    entry[this.next] = undefined;
+    this.size -= 1;
+  }
+}
+
+/** The sendable entries of one list target, each chain in the order its entries became sendable. */
 class TargetQueue {
-  readonly live = new Set<Entry>();
-  readonly backfill = new Set<Entry>();
+  readonly live = new Chain('ahead', 'behind');
+  readonly backfill = new Chain('ahead', 'behind');
   lastMergeAt = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -134,7 +180,7 @@ export interface CoalescerOptions {
  * change of the transaction, then call `Checkpoint.committed(commitLsn)`.
  */
 export class Coalescer {
-  private readonly undelivered = new Set<Entry>();
+  private readonly undelivered = new Chain('older', 'newer');
   private readonly newestByPhone = new Map<string, Entry>();
   private readonly targets = new Map<string, TargetQueue>();
   private readonly listeners = new Set<() => void>();
@@ -186,8 +232,8 @@ export class Coalescer {
         `the coalescer holds ${this.size} contacts (max_pending_contacts ${this.options.maxPending}): await whenRoom() before add()`,
       );
     }
-    const entry = new Entry(change.target, key, change.phone, this.closedThrough, change);
-    this.undelivered.add(entry);
+    const entry = new Entry(this, change.target, key, change.phone, this.closedThrough, change);
+    this.undelivered.push(entry);
     this.newestByPhone.set(change.phone, entry);
     if (newest) {
       newest.successor = entry;
@@ -210,8 +256,8 @@ export class Coalescer {
   backlogs(): TargetBacklog[] {
     const backlogs: TargetBacklog[] = [];
     for (const queue of this.targets.values()) {
-      const oldestLive = first(queue.live)?.since ?? Number.POSITIVE_INFINITY;
-      const oldestBackfill = first(queue.backfill)?.since ?? Number.POSITIVE_INFINITY;
+      const oldestLive = queue.live.first?.since ?? Number.POSITIVE_INFINITY;
+      const oldestBackfill = queue.backfill.first?.since ?? Number.POSITIVE_INFINITY;
       backlogs.push({
         target: queue.target,
         targetKey: queue.key,
@@ -233,10 +279,11 @@ export class Coalescer {
     const queue = this.targets.get(key);
     if (!queue || max < 1) return [];
     const taken: Entry[] = [];
-    for (const set of [queue.live, queue.backfill]) {
-      for (const entry of set) {
-        if (taken.length >= max) break;
-        set.delete(entry);
+    for (const chain of [queue.live, queue.backfill]) {
+      while (chain.first && taken.length < max) {
+        const entry = chain.first;
+        chain.remove(entry);
+        entry.sendableIn = undefined;
         entry.state = 'inFlight';
         taken.push(entry);
       }
@@ -252,7 +299,8 @@ export class Coalescer {
   complete(contacts: readonly CoalescedContact[]): void {
     for (const contact of contacts) {
       const entry = this.own(contact);
-      this.undelivered.delete(entry);
+      this.undelivered.remove(entry);
+      entry.state = 'done';
       if (this.newestByPhone.get(entry.phone) === entry) this.newestByPhone.delete(entry.phone);
       const next = entry.successor;
       entry.successor = undefined;
@@ -272,7 +320,7 @@ export class Coalescer {
 
   /** The oldest undelivered entry (waiting or in flight): its floor bounds the acknowledged position. */
   oldestUndelivered(): CoalescedContact | undefined {
-    return first(this.undelivered);
+    return this.undelivered.first;
   }
 
   /**
@@ -290,7 +338,7 @@ export class Coalescer {
   }
 
   private own(contact: CoalescedContact): Entry {
-    if (!(contact instanceof Entry) || contact.state !== 'inFlight' || !this.undelivered.has(contact)) {
+    if (!(contact instanceof Entry) || contact.state !== 'inFlight' || contact.owner !== this) {
       throw new Error(`complete() was given a contact that is not in flight here (${contact.phone})`);
     }
     return contact;
@@ -303,7 +351,8 @@ export class Coalescer {
       this.targets.set(entry.targetKey, queue);
     }
     entry.since = this.options.now();
-    (entry.live ? queue.live : queue.backfill).add(entry);
+    entry.sendableIn = entry.live ? queue.live : queue.backfill;
+    entry.sendableIn.push(entry);
   }
 
   /**
@@ -312,9 +361,11 @@ export class Coalescer {
    */
   private promote(entry: Entry): void {
     const queue = this.targets.get(entry.targetKey);
-    if (!queue?.backfill.delete(entry)) return;
+    if (!queue || entry.sendableIn !== queue.backfill) return;
+    queue.backfill.remove(entry);
     entry.since = this.options.now();
-    queue.live.add(entry);
+    entry.sendableIn = queue.live;
+    queue.live.push(entry);
   }
 
   private sizeChanged(): void {
@@ -324,11 +375,6 @@ export class Coalescer {
   private changed(): void {
     for (const listener of this.listeners) listener();
   }
-}
-
-function first<T>(set: Set<T>): T | undefined {
-  for (const item of set) return item;
-  return undefined;
 }
 
 /** The body form of one coalesced contact: the phone and its known fields only. */

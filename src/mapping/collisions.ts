@@ -1,4 +1,5 @@
 import { type ContactChange, type Row, targetKey } from '../domain.js';
+import { RecentMap } from '../recentMap.js';
 
 /** Two rows whose phones normalise to one number in one list: Verbose keeps one contact for both. */
 export interface PhoneCollision {
@@ -15,7 +16,6 @@ export interface PhoneCollision {
 interface LastSeen {
   table: string;
   key: Row;
-  keyText: string;
   rawPhone: string;
 }
 
@@ -26,11 +26,10 @@ interface LastSeen {
  * collision between rows changed far apart in time can go unnoticed, but memory stays bounded.
  */
 export class PhoneCollisions {
-  private readonly lastSeen = new Map<string, LastSeen>();
+  private readonly lastSeen: RecentMap<string, LastSeen>;
 
-  constructor(private readonly capacity = 100_000) {
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError('capacity must be a positive integer');
+  constructor(capacity = 100_000) {
+    this.lastSeen = new RecentMap(capacity);
   }
 
   get size(): number {
@@ -43,21 +42,11 @@ export class PhoneCollisions {
     const current: LastSeen = {
       table: contact.origin.table,
       key: contact.origin.key,
-      keyText: stableText(contact.origin.key),
       rawPhone: contact.origin.rawPhone,
     };
     const previous = this.lastSeen.get(id);
-    // Delete first so that setting moves the phone to the most recently seen end of the map.
-    this.lastSeen.delete(id);
     this.lastSeen.set(id, current);
-    if (this.lastSeen.size > this.capacity) {
-      const oldest = this.lastSeen.keys().next();
-      if (!oldest.done) this.lastSeen.delete(oldest.value);
-    }
-    if (
-      previous === undefined ||
-      (previous.table === current.table && previous.keyText === current.keyText)
-    ) {
+    if (previous === undefined || (previous.table === current.table && sameKey(previous.key, current.key))) {
       return undefined;
     }
     return {
@@ -68,6 +57,26 @@ export class PhoneCollisions {
       spellings: [previous.rawPhone, current.rawPhone],
     };
   }
+}
+
+/**
+ * The same key whatever the order of its columns ({a, b} and {b, a} are one key), compared value by value: the
+ * key's text was built for every change before, which cost more than the rest of the check.
+ */
+function sameKey(a: Row, b: Row): boolean {
+  const columns = Object.keys(a);
+  if (columns.length !== Object.keys(b).length) return false;
+  for (const column of columns) {
+    if (!(column in b)) return false;
+    const left = a[column];
+    const right = b[column];
+    if (left === right) continue;
+    // json key columns arrive as objects: compare their text, as the whole key's text was compared.
+    if (typeof left !== 'object' || typeof right !== 'object' || left === null || right === null)
+      return false;
+    if (stableText({ value: left }) !== stableText({ value: right })) return false;
+  }
+  return true;
 }
 
 /** A key's text independent of column order ({a, b} and {b, a} are one key). */
