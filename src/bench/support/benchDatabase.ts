@@ -27,6 +27,8 @@ export class BenchDatabase {
     }
     const url = postgres.url(name);
     const sql = new pg.Client(url);
+    // A server stopped under it (Ctrl-C) must fail the next query, not crash the process from an event.
+    sql.on('error', () => {});
     await sql.connect();
     const database = new BenchDatabase(name, url, sql, postgres);
     await sql.query(SCHEMA);

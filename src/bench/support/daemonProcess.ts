@@ -57,6 +57,14 @@ mappings:
 `;
 }
 
+/** Daemons started and not yet exited, for an interrupted bench to take down with it. */
+const running = new Set<ChildProcess>();
+
+/** Kills every daemon this process started that is still running. */
+export function killDaemons(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
 interface LogWaiter {
   test: (line: Record<string, unknown>) => boolean;
   resolve: (line: Record<string, unknown>) => void;
@@ -91,10 +99,12 @@ export class DaemonProcess {
     private readonly label: string,
   ) {
     this.rss = new RssSampler(child.pid!);
+    running.add(child);
     child.stdout!.on('data', (chunk: Buffer) => this.read(chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => this.remember(chunk.toString().trimEnd()));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code) => {
+        running.delete(child);
         const error = new Error(`the ${label} daemon exited (${String(code)}):\n${this.tail.join('\n')}`);
         for (const waiter of this.waiters) waiter.reject(error);
         this.waiters = [];
