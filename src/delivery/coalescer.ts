@@ -40,7 +40,7 @@ export interface TargetBacklog {
   readonly backfill: number;
   /** When the longest-waiting sendable entry became sendable (the flush interval counts from there). */
   readonly oldestSince: number;
-  /** When a change last merged into one of its sendable entries (-Infinity: never). */
+  /** When a change last merged into one of its sendable entries, also while it waited (-Infinity: never). */
   readonly lastMergeAt: number;
 }
 
@@ -65,6 +65,8 @@ class Entry implements CoalescedContact {
   successor: Entry | undefined;
   /** When it joined its target's sendable set. */
   since = 0;
+  /** When a change last merged into it, sendable or still waiting behind an entry in flight. */
+  mergedAt = Number.NEGATIVE_INFINITY;
   /** Neighbours in the coalescer's undelivered chain (creation order). */
   older: Entry | undefined;
   newer: Entry | undefined;
@@ -219,9 +221,10 @@ export class Coalescer {
     if (newest && newest.targetKey === key && newest.state === 'pending') {
       const becameLive = !newest.live && !change.backfill;
       newest.merge(change);
+      newest.mergedAt = this.options.now();
       if (!newest.waiting) {
         const queue = this.targets.get(key);
-        if (queue) queue.lastMergeAt = this.options.now();
+        if (queue) queue.lastMergeAt = newest.mergedAt;
         if (becameLive) this.promote(newest);
       }
       this.changed();
@@ -351,6 +354,10 @@ export class Coalescer {
       this.targets.set(entry.targetKey, queue);
     }
     entry.since = this.options.now();
+    // Merges into it while it waited count as merges into the target: otherwise, in a burst, every batch that
+    // comes back lets its phones' next entries through as a "quiet" full batch at once, and the same phones
+    // are sent again and again (measured: 43-68 requests instead of 15 for 100,000 changes to 5,000 phones).
+    queue.lastMergeAt = Math.max(queue.lastMergeAt, entry.mergedAt);
     entry.sendableIn = entry.live ? queue.live : queue.backfill;
     entry.sendableIn.push(entry);
   }

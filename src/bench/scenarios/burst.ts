@@ -57,6 +57,7 @@ export const burst: Scenario = {
       let write: { startedAt: number; writtenAt: number };
       let requests: number;
       let convergedAt: number;
+      let timeline: string[] = [];
       try {
         const daemon = await DaemonProcess.start(context.workDir, 'burst', {
           ...settings,
@@ -70,7 +71,13 @@ export const burst: Scenario = {
           convergedAt = simulator.lastAcceptedAt!;
           // Anything still to come would be a wasted request: give it two flush intervals to show up.
           await sleep(2 * settings.flushIntervalMs);
-          requests = simulator.simulator.requests.count();
+          const upserts = simulator.simulator.requests
+            .entries()
+            .filter((entry) => entry.path === '/api/public/contacts');
+          requests = upserts.length;
+          timeline = upserts.map(
+            (entry) => `${((entry.time - write.startedAt) / 1000).toFixed(2)} s: ${entry.contacts}`,
+          );
         } finally {
           daemonPeak = await daemon.stop();
           daemonLive = daemon.maxLiveMb;
@@ -155,6 +162,8 @@ export const burst: Scenario = {
         details: [
           'In the "ceiling" column of the requests row stands the allowance, and of the seconds row the time the ' +
             'no-op consumer took to receive every change.',
+          '',
+          `verbose-sync's requests (time after the first write: contacts): ${timeline.join(', ')}.`,
         ],
       };
     } finally {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'undici';
 import { PUBLICATION } from './benchDatabase.js';
 import { RssSampler } from './rssSampler.js';
 
@@ -93,6 +94,7 @@ export class DaemonProcess {
   private readonly firstLines: Record<string, unknown>[] = [];
   private waiters: LogWaiter[] = [];
   private pending = '';
+  private inspectorUrl: string | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -101,7 +103,11 @@ export class DaemonProcess {
     this.rss = new RssSampler(child.pid!);
     running.add(child);
     child.stdout!.on('data', (chunk: Buffer) => this.read(chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => this.remember(chunk.toString().trimEnd()));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      this.inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
+      this.remember(text.trimEnd());
+    });
     this.exited = new Promise((resolve) =>
       child.once('exit', (code) => {
         running.delete(child);
@@ -124,12 +130,15 @@ export class DaemonProcess {
     label: string,
     settings: DaemonSettings,
     args: string[] = [],
+    options: { inspect?: boolean } = {},
   ): Promise<DaemonProcess> {
     const dir = join(workDir, label);
     await mkdir(dir, { recursive: true });
     const config = join(dir, 'sync.yaml');
     await writeFile(config, configYaml(settings, join(dir, 'state')));
-    const child = spawn(process.execPath, ['--trace-gc', CLI, 'run', '--config', config, ...args], {
+    // The inspector only listens (on a free loopback port) until `collectGarbage()` asks it something.
+    const nodeFlags = ['--trace-gc', ...(options.inspect ? ['--inspect=127.0.0.1:0'] : [])];
+    const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--config', config, ...args], {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -155,6 +164,36 @@ export class DaemonProcess {
       return Promise.reject(new Error(`the ${this.label} daemon has exited:\n${this.tail.join('\n')}`));
     }
     return new Promise((resolve, reject) => this.waiters.push({ test, resolve, reject }));
+  }
+
+  /**
+   * Started with `inspect`: has the daemon collect all its garbage (through the inspector protocol) and returns
+   * the heap still in use, in MB: its live heap, exactly, at this moment.
+   */
+  async collectGarbage(): Promise<number> {
+    if (!this.inspectorUrl) throw new Error(`the ${this.label} daemon was not started with its inspector`);
+    const socket = new WebSocket(this.inspectorUrl);
+    const replies = new Map<number, (result: unknown) => void>();
+    socket.addEventListener('message', (event) => {
+      const reply = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+      if (reply.id !== undefined) replies.get(reply.id)?.(reply.result);
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.addEventListener('open', () => resolve());
+      socket.addEventListener('error', () => reject(new Error('could not reach the daemon inspector')));
+    });
+    const call = (id: number, method: string) =>
+      new Promise<unknown>((resolve) => {
+        replies.set(id, resolve);
+        socket.send(JSON.stringify({ id, method }));
+      });
+    try {
+      await call(1, 'HeapProfiler.collectGarbage');
+      const usage = (await call(2, 'Runtime.getHeapUsage')) as { usedSize: number };
+      return usage.usedSize / 2 ** 20;
+    } finally {
+      socket.close();
+    }
   }
 
   /** The daemon's Prometheus metrics, by series (labels included in the name). */

@@ -49,7 +49,9 @@ export async function deliverBacklog(
         return `${options.label}: ${simulator.phones} of ${options.phones} phones delivered`;
       });
       const seconds = (doneAt - streamingAt) / 1000;
-      const requests = simulator.simulator.requests.count();
+      const requests = simulator.simulator.requests
+        .entries()
+        .filter((entry) => entry.path === '/api/public/contacts').length;
       const peakRssMb = await daemon.stop();
       return { rate: options.phones / seconds, seconds, requests, peakRssMb, liveMb: daemon.maxLiveMb };
     } finally {
