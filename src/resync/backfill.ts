@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Wakeup } from '../delivery/wakeup.js';
 import type { Lsn, Row, RowChange } from '../domain.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -101,7 +102,7 @@ export class Backfill {
   private run: Run | undefined;
   private loop: Promise<void> | undefined;
   private writes: Promise<void> = Promise.resolve();
-  private readonly signal = new Signal();
+  private readonly signal = new Wakeup();
   private stopRequested = false;
   private beginning = false;
   private stopping: Promise<void> | undefined;
@@ -480,21 +481,6 @@ export class Backfill {
   }
 
   private async until(run: Run, condition: () => boolean): Promise<void> {
-    while (!condition() && !this.halted(run)) await this.signal.wait();
-  }
-}
-
-/** Wakes every waiter at once; waiters re-check their own condition. */
-class Signal {
-  private waiters: (() => void)[] = [];
-
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    while (!condition() && !this.halted(run)) await this.signal.next();
   }
 }
