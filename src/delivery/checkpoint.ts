@@ -62,11 +62,6 @@ export class Checkpoint {
     return this.committedLsn;
   }
 
-  /** True once `hold()` was called: the position no longer moves. */
-  get isHeld(): boolean {
-    return this.held;
-  }
-
   /**
    * A transaction committed at `lsn` (or a heartbeat was read there) and every contact it produced has been
    * added to the coalescer (or rejected by the mapping, with the reject written). Returns the acknowledged LSN.

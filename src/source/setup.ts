@@ -256,17 +256,6 @@ async function replicatedColumns(client: pg.Client, oid: number): Promise<string
   return rows.map((r) => r.name);
 }
 
-/** The replicated columns of a table (`schema.table`), in table order; undefined when there is no such table. */
-export async function tableColumns(client: pg.ClientBase, table: string): Promise<string[] | undefined> {
-  const { schema, table: name } = splitTableName(table);
-  const { rows } = await client.query<{ oid: number }>(
-    `SELECT c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2`,
-    [schema, name],
-  );
-  return rows[0] ? replicatedColumns(client as pg.Client, rows[0].oid) : undefined;
-}
-
 /** Every user table of the database as `schema.table`. */
 export async function listTables(client: pg.ClientBase): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
