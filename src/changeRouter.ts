@@ -30,7 +30,7 @@ export interface ChangeRouterOptions {
  * metrics; commits close positions for the checkpoint, and resync watermarks hand over their chunks.
  */
 export class ChangeRouter implements ChangeHandler {
-  private readonly collisions = new PhoneCollisions();
+  private readonly collisions: PhoneCollisions;
 
   readonly change = this.guarded('change', (change: RowChange) => this.onChange(change));
   readonly commit = this.guarded('commit', (lsn: Lsn) => {
@@ -38,7 +38,9 @@ export class ChangeRouter implements ChangeHandler {
   });
   readonly message = this.guarded('message', (message: LogicalMessage) => this.onMessage(message));
 
-  constructor(private readonly options: ChangeRouterOptions) {}
+  constructor(private readonly options: ChangeRouterOptions) {
+    this.collisions = new PhoneCollisions(options.coalescer.capacity);
+  }
 
   // The partial transaction comes again in full; what was merged of it is the same data, and the checkpoint
   // cannot pass its commit before then, so there is nothing to undo.

@@ -1,6 +1,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import { Daemon, StartInterrupted } from '../daemon.js';
 import { createLogger, scrubber } from '../log.js';
+import { heapShortfall } from '../ops/heapRoom.js';
 import { Metrics } from '../ops/metrics.js';
 import { startOpsServer } from '../ops/opsServer.js';
 import type { ShutdownHook } from './shutdown.js';
@@ -34,6 +35,15 @@ export async function runDaemon(
     readiness: () => daemon.readiness(),
   });
   log.info({ config: loaded.file, ops: ops.url }, 'verbose-sync starting');
+  const shortfall = heapShortfall(loaded.config.max_pending_contacts);
+  if (shortfall) {
+    log.warn(
+      { max_pending_contacts: loaded.config.max_pending_contacts, ...shortfall },
+      `the heap limit (${shortfall.limitMb} MB) is small for max_pending_contacts ` +
+        `${loaded.config.max_pending_contacts}, which can hold about ${shortfall.liveMb} MB: raise ` +
+        `--max-old-space-size in NODE_OPTIONS to ${shortfall.neededMb} or lower max_pending_contacts`,
+    );
+  }
 
   onShutdown(async (signal) => {
     log.info(

@@ -245,8 +245,11 @@ export const configSchema = z
       .number()
       .int()
       .min(100)
-      .default(50_000)
-      .describe('Contacts waiting for delivery before the stream is paused (bounds memory).'),
+      .default(20_000)
+      .describe(
+        'Contacts waiting for delivery before the stream is paused; also how many phones are remembered ' +
+          'for collision warnings and skipped unchanged sends (bounds memory: about 1.4 kB a contact).',
+      ),
     shutdown_timeout_ms: duration('On SIGTERM, how long in-flight requests may take to finish.', 10_000),
     http: z
       .strictObject({

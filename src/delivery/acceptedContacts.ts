@@ -20,7 +20,7 @@ interface Accepted {
 export class AcceptedContacts {
   private readonly phones: RecentMap<string, Accepted>;
 
-  constructor(capacity = 50_000) {
+  constructor(capacity: number) {
     this.phones = new RecentMap(capacity);
   }
 

@@ -195,6 +195,11 @@ export class Coalescer {
     }
   }
 
+  /** `max_pending_contacts`; the memories of recent phones beside it are sized by it too. */
+  get capacity(): number {
+    return this.options.maxPending;
+  }
+
   /** Undelivered entries, waiting or in flight. */
   get size(): number {
     return this.undelivered.size;

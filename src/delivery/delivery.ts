@@ -40,7 +40,7 @@ export class DeliveryFatalError extends Error {
 }
 
 export interface DeliveryOptions {
-  coalescer: Pick<Coalescer, 'backlogs' | 'take' | 'complete' | 'onChange' | 'size'>;
+  coalescer: Pick<Coalescer, 'backlogs' | 'take' | 'complete' | 'onChange' | 'size' | 'capacity'>;
   /** Told to recompute after deliveries; held (frozen) on a fatal error and in a dry run. */
   checkpoint: { refresh(): unknown; hold(): void };
   client: ContactSender;
@@ -112,7 +112,7 @@ export class Delivery {
   /** Smaller batch sizes learnt from 413s, by target key. */
   private readonly batchLimits = new Map<string, number>();
   private readonly knownListIds = new Set<string>();
-  private readonly acceptedContacts = new AcceptedContacts();
+  private readonly acceptedContacts: AcceptedContacts;
   /** Rolls up failed requests across workers: an outage logs its first failure, then a summary a minute. */
   private readonly requestFailures: RepeatedFailure;
 
@@ -125,6 +125,7 @@ export class Delivery {
     this.fatal = new Promise((resolve) => {
       this.resolveFatal = resolve;
     });
+    this.acceptedContacts = new AcceptedContacts(options.coalescer.capacity);
     this.unsubscribe = options.coalescer.onChange(() => this.changed.notify());
     this.requestFailures = new RepeatedFailure({
       log: options.log,

@@ -28,7 +28,7 @@ interface LastSeen {
 export class PhoneCollisions {
   private readonly lastSeen: RecentMap<string, LastSeen>;
 
-  constructor(capacity = 100_000) {
+  constructor(capacity: number) {
     this.lastSeen = new RecentMap(capacity);
   }
 

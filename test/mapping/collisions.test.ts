@@ -14,7 +14,7 @@ function contact(
 
 describe('PhoneCollisions', () => {
   it('reports two rows whose phones normalise to one number, with both keys and spellings', () => {
-    const collisions = new PhoneCollisions();
+    const collisions = new PhoneCollisions(1_000);
     expect(collisions.observe(contact('+33612345678', { id: 1 }, '06 12 34 56 78'))).toBeUndefined();
     expect(collisions.observe(contact('+33612345678', { id: 2 }, '+33 6 12 34 56 78'))).toEqual({
       phone: '+33612345678',
@@ -26,13 +26,13 @@ describe('PhoneCollisions', () => {
   });
 
   it('does not report a row changing again, whatever the order of its key columns', () => {
-    const collisions = new PhoneCollisions();
+    const collisions = new PhoneCollisions(1_000);
     collisions.observe(contact('+33612345678', { a: 1, b: 2 }, '0612345678'));
     expect(collisions.observe(contact('+33612345678', { b: 2, a: 1 }, '06 12 34 56 78'))).toBeUndefined();
   });
 
   it('reports rows of different tables feeding one list, but not one phone in different lists', () => {
-    const collisions = new PhoneCollisions();
+    const collisions = new PhoneCollisions(1_000);
     collisions.observe(contact('+33612345678', { id: 1 }, '0612345678', 'public.contacts'));
     expect(
       collisions.observe(contact('+33612345678', { id: 1 }, '0612345678', 'public.leads'))?.tables,
@@ -43,7 +43,7 @@ describe('PhoneCollisions', () => {
   });
 
   it('compares with the newest row: A, B, A reports twice', () => {
-    const collisions = new PhoneCollisions();
+    const collisions = new PhoneCollisions(1_000);
     collisions.observe(contact('+33612345678', { id: 1 }, 'x'));
     expect(collisions.observe(contact('+33612345678', { id: 2 }, 'y'))?.keys).toEqual([{ id: 1 }, { id: 2 }]);
     expect(collisions.observe(contact('+33612345678', { id: 1 }, 'x'))?.keys).toEqual([{ id: 2 }, { id: 1 }]);

@@ -168,7 +168,7 @@ describe('ready-made mappings on real CRM tables', () => {
 
   it('reports the Odoo invoice address that shares its person’s phone as a collision', async () => {
     const outcomes = await mapTable(db, config(readyMapping('odoo'), 'FR'), 'res_partner');
-    const collisions = new PhoneCollisions();
+    const collisions = new PhoneCollisions(1_000);
     const found = [...outcomes.values()]
       .filter((o): o is { kind: 'contact'; mapping: number; contact: ContactChange } => o.kind === 'contact')
       .map((o) => collisions.observe(o.contact))

@@ -5,7 +5,7 @@ import { DaemonProcess } from '../support/daemonProcess.js';
 import { sleep } from '../support/stats.js';
 
 const RATE = 2;
-const MAX_PENDING = 50_000;
+const MAX_PENDING = 20_000;
 
 interface Sample {
   second: number;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'undici';
@@ -7,6 +7,18 @@ import { PUBLICATION } from './benchDatabase.js';
 import { RssSampler } from './rssSampler.js';
 
 const CLI = fileURLToPath(new URL('../../cli.js', import.meta.url));
+const DOCKERFILE = fileURLToPath(new URL('../../../Dockerfile', import.meta.url));
+
+/** The image's `NODE_OPTIONS` (its heap limits), so the daemon runs here as the container runs it. */
+export async function imageNodeFlags(): Promise<string[]> {
+  const options = (await readFile(DOCKERFILE, 'utf8')).match(/^ENV NODE_OPTIONS="([^"]*)"/m);
+  if (!options?.[1]) throw new Error(`no ENV NODE_OPTIONS="…" line in ${DOCKERFILE}`);
+  return words(options[1]);
+}
+
+function words(text: string): string[] {
+  return text.split(/\s+/).filter(Boolean);
+}
 
 export interface DaemonSettings {
   databaseUrl: string;
@@ -43,7 +55,7 @@ verbose:
   requests_per_second: ${settings.requestsPerSecond}
   concurrency: ${settings.concurrency}
 state_dir: ${stateDir}
-max_pending_contacts: ${settings.maxPendingContacts ?? 50_000}
+max_pending_contacts: ${settings.maxPendingContacts ?? 20_000}
 http:
   host: 127.0.0.1
   port: 0
@@ -137,7 +149,12 @@ export class DaemonProcess {
     const config = join(dir, 'sync.yaml');
     await writeFile(config, configYaml(settings, join(dir, 'state')));
     // The inspector only listens (on a free loopback port) until `collectGarbage()` asks it something.
-    const nodeFlags = ['--trace-gc', ...(options.inspect ? ['--inspect=127.0.0.1:0'] : [])];
+    const nodeFlags = [
+      ...(await imageNodeFlags()),
+      '--trace-gc',
+      ...words(process.env.BENCH_DAEMON_FLAGS ?? ''),
+      ...(options.inspect ? ['--inspect=127.0.0.1:0'] : []),
+    ];
     const child = spawn(process.execPath, [...nodeFlags, CLI, 'run', '--config', config, ...args], {
       env: { PATH: process.env.PATH, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
