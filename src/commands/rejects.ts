@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { LoadedConfig } from '../config/load.js';
 import { systemNow, systemSleep } from '../delivery/clock.js';
 import { buildDeliveryStage } from '../delivery/deliveryStage.js';
-import { RejectLog, type RejectRecord } from '../delivery/rejectLog.js';
+import { RejectLog, type RejectRecord, rejectedRows } from '../delivery/rejectLog.js';
 import { createLogger, scrubber } from '../log.js';
 import { Mapper } from '../mapping/mapper.js';
 import { Metrics } from '../ops/metrics.js';
@@ -23,16 +23,22 @@ export async function runRejects(loaded: LoadedConfig, options: { retry: boolean
     say(`no rejected contacts in ${log.file}`);
     return 0;
   }
+  const rows = rejectedRows(records);
   if (!options.retry) {
-    for (const record of records) say(describe(record));
+    for (const { latest, lines } of rows)
+      say(describe(latest) + (lines > 1 ? `  (rejected ${lines} times)` : ''));
     say(
-      `${records.length} rejected contact(s) in ${log.file}; fix the rows (or the mapping), then run: verbose-sync rejects --retry`,
+      `${rows.length} rejected contact(s) in ${log.file}; fix the rows (or the mapping), then run: verbose-sync rejects --retry`,
     );
     return 0;
   }
-  const outcome = await retry(loaded, records);
+  const outcome = await retry(
+    loaded,
+    rows.map((row) => row.latest),
+    records,
+  );
   say(
-    `retried ${records.length}: ${outcome.resent} contact(s) sent, ${outcome.stillRejected} still rejected ` +
+    `retried ${rows.length}: ${outcome.resent} contact(s) sent, ${outcome.stillRejected} still rejected ` +
       `(listed again with today's reason), ${outcome.gone} row(s) no longer in the database (dropped)`,
   );
   return 0;
@@ -51,7 +57,12 @@ interface RetryOutcome {
   gone: number;
 }
 
-async function retry(loaded: LoadedConfig, records: RejectRecord[]): Promise<RetryOutcome> {
+/** Reads each row of `rows` again and sends it; then removes the lines of `retried`, and only those. */
+async function retry(
+  loaded: LoadedConfig,
+  rows: RejectRecord[],
+  retried: RejectRecord[],
+): Promise<RetryOutcome> {
   const { config } = loaded;
   const logger = createLogger({ secrets: loaded.secrets, level: process.env.LOG_LEVEL ?? 'warn' });
   const mapper = Mapper.fromConfig(config);
@@ -76,7 +87,7 @@ async function retry(loaded: LoadedConfig, records: RejectRecord[]): Promise<Ret
   const position = 1n;
   stage.delivery.start();
   try {
-    for (const record of records) {
+    for (const record of rows) {
       const keyColumns = Object.keys(record.key);
       const shape =
         shapes.get(record.table) ??
@@ -105,8 +116,8 @@ async function retry(loaded: LoadedConfig, records: RejectRecord[]): Promise<Ret
     outcome.resent -= refused;
     outcome.stillRejected += refused;
     // The old lines go only once their rows were sent or recorded again, so a crash loses no reject.
-    const retried = new Set(records.map((record) => JSON.stringify(record)));
-    await stage.rejects.remove((record) => retried.has(JSON.stringify(record)));
+    const lines = new Set(retried.map((record) => JSON.stringify(record)));
+    await stage.rejects.remove((record) => lines.has(JSON.stringify(record)));
     return outcome;
   } finally {
     await stage.delivery.stop({ deadlineMs: config.shutdown_timeout_ms });

@@ -1,5 +1,6 @@
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import type { ContactFields, JsonValue, ListTarget, Rejection } from '../domain.js';
 import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from '../stateFiles.js';
 import type { Now } from './clock.js';
@@ -24,6 +25,26 @@ export interface RejectRecord {
   contact?: { target: ListTarget; phone: string; fields: ContactFields };
 }
 
+/** One row's rejects: its latest record and how many lines it has. */
+export interface RejectedRow {
+  latest: RejectRecord;
+  lines: number;
+}
+
+/**
+ * Each rejected row once, with its latest record (the file is in time order) and how many lines it has: a row
+ * with a bad phone is rejected again at every save, and after a restart for changes not yet acknowledged.
+ */
+export function rejectedRows(records: RejectRecord[]): RejectedRow[] {
+  const rows = new Map<string, RejectedRow>();
+  for (const record of records) {
+    const columns = Object.keys(record.key).sort();
+    const id = JSON.stringify([record.table, columns, columns.map((column) => record.key[column])]);
+    rows.set(id, { latest: record, lines: (rows.get(id)?.lines ?? 0) + 1 });
+  }
+  return [...rows.values()];
+}
+
 /** What delivery needs of the reject log. */
 export interface RejectSink {
   /** Resolves once the reject is durable: only then may the checkpoint pass its change. */
@@ -36,10 +57,25 @@ export interface RejectLogOptions {
 }
 
 /**
+ * Between processes (the daemon appending, `rejects --retry` rewriting): `rejects.jsonl.lock`. An append that
+ * went to the file a rewrite was replacing would be lost, though its change was acknowledged. A lock left by a
+ * process that died is taken over once it is `stale` (its owner refreshes it while it lives).
+ */
+const LOCK: lockfile.LockOptions = {
+  realpath: false,
+  stale: 10_000,
+  retries: { retries: 40, factor: 1.3, minTimeout: 10, maxTimeout: 1_000 },
+  // Refreshing failed (the lock was taken over after a stall longer than `stale`): the critical section has
+  // long finished or is about to, and the default handler would throw from a timer and kill the daemon.
+  onCompromised: () => {},
+};
+
+/**
  * Contacts that could not be sent, with their reasons, one JSON line each, for `verbose-sync rejects`.
- * Appends are fsynced before they resolve. Operations are serialised, so a rewrite (`remove`) never races an
- * append. A last line without its newline is a crash mid-append: that append never resolved, so its change was
- * not acknowledged and will be rejected again. Reading ignores it and the next append cuts it off.
+ * Appends are fsynced before they resolve. Appends and rewrites (`remove`) are serialised, within the process
+ * and across processes (LOCK), so a rewrite never loses an append. A last line without its newline is a crash
+ * mid-append: that append never resolved, so its change was not acknowledged and will be rejected again.
+ * Reading ignores it and the next append cuts it off.
  */
 export class RejectLog implements RejectSink {
   readonly file: string;
@@ -52,8 +88,7 @@ export class RejectLog implements RejectSink {
 
   append(rejection: Rejection, stage: RejectStage): Promise<void> {
     const record = toRecord(rejection, stage, this.options.now());
-    return this.serially(async () => {
-      await ensureStateDir(this.options.stateDir);
+    return this.exclusively(async () => {
       const line = `${JSON.stringify(record)}\n`;
       try {
         const handle = await open(this.file, 'a+');
@@ -81,7 +116,7 @@ export class RejectLog implements RejectSink {
    * the removed ones.
    */
   remove(predicate: (record: RejectRecord) => boolean): Promise<RejectRecord[]> {
-    return this.serially(async () => {
+    return this.exclusively(async () => {
       const records = await this.read();
       const removed = records.filter(predicate);
       if (removed.length === 0) return removed;
@@ -120,6 +155,28 @@ export class RejectLog implements RejectSink {
       records.push(record);
     });
     return records;
+  }
+
+  /** Serially, holding the lock shared with other processes. */
+  private exclusively<T>(operation: () => Promise<T>): Promise<T> {
+    return this.serially(async () => {
+      await ensureStateDir(this.options.stateDir);
+      let release: () => Promise<void>;
+      try {
+        release = await lockfile.lock(this.file, LOCK);
+      } catch (error) {
+        throw new StateFileError(
+          `${this.file} is being written by another process (${this.file}.lock has been held for too long): ` +
+            `${error instanceof Error ? error.message : String(error)}. If no verbose-sync runs on this state ` +
+            'directory, remove that directory.',
+        );
+      }
+      try {
+        return await operation();
+      } finally {
+        await release().catch(() => {});
+      }
+    });
   }
 
   private serially<T>(operation: () => Promise<T>): Promise<T> {

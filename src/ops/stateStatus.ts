@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKPOINT_FILE } from '../delivery/checkpointStore.js';
-import { RejectLog, type RejectRecord, type RejectStage } from '../delivery/rejectLog.js';
+import { RejectLog, type RejectRecord, type RejectStage, rejectedRows } from '../delivery/rejectLog.js';
 import { parseLsn } from '../lsn.js';
 import { ProgressStore, type ResyncProgress } from '../resync/progressStore.js';
 
@@ -89,11 +89,15 @@ async function readCheckpoint(stateDir: string, slot: string, now: number) {
 }
 
 function summariseRejects(records: RejectRecord[], options: { newestRejects?: number }): RejectsStatus {
+  // Counted by row, as `verbose-sync rejects` lists them: a row rejected at every save is one row to fix.
+  const latest = rejectedRows(records)
+    .map((row) => row.latest)
+    .sort((a, b) => a.time.localeCompare(b.time));
   const byStage: Record<RejectStage, number> = { mapping: 0, api: 0 };
-  for (const record of records) byStage[record.stage] += 1;
+  for (const record of latest) byStage[record.stage] += 1;
   return {
-    total: records.length,
+    total: latest.length,
     byStage,
-    newest: records.slice(-(options.newestRejects ?? 5)).reverse(),
+    newest: latest.slice(-(options.newestRejects ?? 5)).reverse(),
   };
 }

@@ -21,19 +21,24 @@ describe('verbose-sync rejects', () => {
   });
   afterAll(() => p.close());
 
-  it('records rows that cannot be contacts with their reason, lists them, and resends them once fixed', async () => {
+  it('records rows that cannot be contacts with their reason, lists each once, and resends them once fixed', async () => {
     const daemon = await p.start();
     await p.db.query(`INSERT INTO people VALUES
       (1, 'Good', '+12125550101'), (2, 'Typo', 'call me'), (3, 'Gone', 'n/a'), (4, 'Still bad', '12')`);
     await eventually(() => p.simulator.store.contact('+12125550101'), 10_000, 'the good row');
+    // Saved again with the same bad phone: rejected again, but still one row to fix.
+    await p.db.query(`UPDATE people SET name = 'Typo!' WHERE id = 2`);
     await eventually(
-      async () => (await readFile(rejectsFile(), 'utf8').catch(() => '')).split('\n').length > 3,
+      async () => (await readFile(rejectsFile(), 'utf8').catch(() => '')).split('\n').length > 4,
     );
     await daemon.stop();
 
     const listed = await runCli(['rejects', '--config', config]);
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(/mapping\s+public\.people id=2\s+phone "call me"\s+.*not a phone number/);
+    expect(listed.stdout).toMatch(
+      /mapping\s+public\.people id=2\s+phone "call me"\s+.*not a phone number\s+\(rejected 2 times\)/,
+    );
+    expect(listed.stdout.match(/id=2/g)).toHaveLength(1);
     expect(listed.stdout).toContain('3 rejected contact(s)');
 
     await p.db.query(`UPDATE people SET mobile = '(212) 555-0102' WHERE id = 2`);
@@ -42,7 +47,7 @@ describe('verbose-sync rejects', () => {
     expect(retried.code).toBe(0);
     expect(retried.stdout).toContain('retried 3: 1 contact(s) sent, 1 still rejected');
     expect(retried.stdout).toContain('1 row(s) no longer in the database');
-    expect(p.simulator.store.contact('+12125550102')).toMatchObject({ first_name: 'Typo' });
+    expect(p.simulator.store.contact('+12125550102')).toMatchObject({ first_name: 'Typo!' });
 
     const after = await runCli(['rejects', '--config', config]);
     expect(after.stdout).toContain('1 rejected contact(s)');

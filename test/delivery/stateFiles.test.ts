@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointStore } from '../../src/delivery/checkpointStore.js';
-import { RejectLog, type RejectRecord } from '../../src/delivery/rejectLog.js';
+import { RejectLog, type RejectRecord, rejectedRows } from '../../src/delivery/rejectLog.js';
 import type { Rejection } from '../../src/domain.js';
 import { fileError, StateFileError } from '../../src/stateFiles.js';
 import { eventually, VirtualClock } from './virtualClock.js';
@@ -157,6 +157,33 @@ describe('RejectLog', () => {
     const fresh = new RejectLog({ stateDir: root, now: () => 0 });
     await fresh.append(rejection('2', 'two'), 'api');
     expect((await fresh.list()).map((r) => r.reason)).toEqual(['one', 'two']);
+  });
+
+  it('never loses an append made by another process while rejects --retry rewrites the file', async () => {
+    const daemon = new RejectLog({ stateDir: root, now: () => 0 });
+    const retry = new RejectLog({ stateDir: root, now: () => 0 });
+    await daemon.append(rejection('1', 'retried'), 'mapping');
+    let appended: Promise<void> | undefined;
+    // The daemon appends right while the retry has read the file and is about to replace it.
+    await retry.remove((record) => {
+      appended ??= daemon.append(rejection('2', 'new while retrying'), 'mapping');
+      return record.reason === 'retried';
+    });
+    await appended;
+    expect((await daemon.list()).map((r) => r.reason)).toEqual(['new while retrying']);
+  });
+
+  it('counts a row rejected at every save as one row, with its latest reason', async () => {
+    const log = new RejectLog({ stateDir: root, now: () => 0 });
+    await log.append(rejection('12', 'too short for US'), 'mapping');
+    const other = rejection('n/a', 'not a phone number');
+    await log.append({ ...other, origin: { ...other.origin, key: { id: 8 } } }, 'mapping');
+    await log.append(rejection('123', 'too short for US, again'), 'mapping');
+    const rows = rejectedRows(await log.list());
+    expect(rows.map((row) => [row.latest.key, row.latest.reason, row.lines])).toEqual([
+      [{ id: 7 }, 'too short for US, again', 2],
+      [{ id: 8 }, 'not a phone number', 1],
+    ]);
   });
 
   it('names the file and line of a corrupt record', async () => {
