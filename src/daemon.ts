@@ -240,31 +240,40 @@ export class Daemon {
     await stream.start();
     this.continueStarting();
     this.started = true;
-    log.info(
-      {
-        slot: config.source.slot,
-        publication: config.source.publication,
-        tables: this.mapper.tables(),
-        from: start.toString(16),
-      },
-      this.options.dryRun
-        ? 'streaming (dry run: requests are printed, nothing is sent or acknowledged)'
-        : 'streaming',
-    );
-
+    const where = {
+      slot: config.source.slot,
+      publication: config.source.publication,
+      tables: this.mapper.tables(),
+      from: start.toString(16),
+    };
     const plan = { backfill, firstStart, interruptedFirstStart, marker, slotCreated: report.slotCreated };
-    try {
-      await this.beginResync(plan);
-    } catch (error) {
-      // The database going away now (a restart) only delays the resync; a damaged state file stops the start.
-      if (stateFileProblem(error)) throw error;
-      this.resyncFailed(asError(error), () => this.beginResync(plan));
+    if (stream.standingBy) {
+      // A resync's watermarks would be read by the process that holds the slot, and this one would wait for
+      // them forever: it begins only once this process streams.
+      log.info(
+        where,
+        'standing by: another process streams from the slot; any resync begins after the takeover',
+      );
+      void stream.streamingBegan
+        .then(() => this.resyncAtStart(plan))
+        .catch((error: unknown) => this.fail(asError(error)));
+    } else {
+      log.info(
+        where,
+        this.options.dryRun
+          ? 'streaming (dry run: requests are printed, nothing is sent or acknowledged)'
+          : 'streaming',
+      );
+      await this.resyncAtStart(plan);
     }
     this.continueStarting();
     if (config.resync.schedule) {
       const schedule = new ResyncSchedule({
         expression: config.resync.schedule,
-        startResync: () => backfill.start('scheduled'),
+        startResync: async () => {
+          if (stream.standingBy) log.info('the scheduled full resync is left to the process that streams');
+          else await backfill.start('scheduled');
+        },
         isRunning: () => backfill.running,
         log: log.child({ component: 'resync' }),
       });
@@ -364,6 +373,16 @@ export class Daemon {
   }
 
   /** Resumes the recorded full resync, or begins the one this start calls for. */
+  /** The resync a start owes, if any; a failure to begin it only delays it, unless state_dir is damaged. */
+  private async resyncAtStart(plan: Parameters<Daemon['beginResync']>[0]): Promise<void> {
+    try {
+      await this.beginResync(plan);
+    } catch (error) {
+      if (stateFileProblem(error)) throw error;
+      this.resyncFailed(asError(error), () => this.beginResync(plan));
+    }
+  }
+
   private async beginResync(plan: {
     backfill: Backfill;
     firstStart: boolean;

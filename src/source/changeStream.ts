@@ -160,6 +160,9 @@ class TransientError extends Error {}
 export class ChangeStream {
   /** Settles when the stream has ended: resolves after `stop()`, rejects with the fatal error that ended it. */
   readonly done: Promise<void>;
+  /** Resolves when streaming first begins: at once after `start()`, or when a standby takes the slot over. */
+  readonly streamingBegan: Promise<void>;
+  private resolveStreamingBegan!: () => void;
 
   private readonly options: ChangeStreamOptions;
   private readonly log: Logger;
@@ -212,6 +215,14 @@ export class ChangeStream {
     this.stopSignal = new Promise((resolve) => {
       this.signalStop = resolve;
     });
+    this.streamingBegan = new Promise((resolve) => {
+      this.resolveStreamingBegan = resolve;
+    });
+  }
+
+  /** Waiting for another process to release the slot. */
+  get standingBy(): boolean {
+    return this.standbySince !== undefined;
   }
 
   /** Streaming now (false while connecting, reconnecting or waiting as a standby). */
@@ -443,6 +454,7 @@ export class ChangeStream {
       this.log.info({ publication: this.options.publication }, 'replication stream started');
     }
     this.everStreamed = true;
+    this.resolveStreamingBegan();
     this.sendStatus(session, false);
     this.resolveStart?.();
   }

@@ -78,4 +78,23 @@ describe('start-up decisions that must never skip a row', () => {
     );
     await again.stop();
   });
+
+  it('a second instance on the same slot stands by, and begins its --full-resync only once it takes over', async () => {
+    const active = await p.start();
+    const finished = () => p.logs.filter((line) => line.msg === 'full resync finished').length;
+    await eventually(() => finished() === 1 && p.simulator.store.size === 300, 20_000, 'the first load');
+
+    const standby = await p.start({ fullResync: true });
+    expect(p.logs.map((line) => String(line.msg))).toContainEqual(expect.stringMatching(/^standing by/));
+    await p.db.query(`UPDATE people SET name = 'Changed before the takeover' WHERE id = 9`);
+    await eventually(
+      () => p.simulator.store.contact('+12125550009')?.first_name === 'Changed before the takeover',
+      10_000,
+      'the change, through the active instance',
+    );
+
+    await active.stop();
+    await eventually(() => finished() === 2, 30_000, "the standby's resync, after it took the slot over");
+    await standby.stop();
+  });
 });
