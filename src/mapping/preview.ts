@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { type Mapping, qualifiedTable } from '../config/schema.js';
 import { editDistance, nearest, typoTolerance } from '../config/suggest.js';
 import type { ColumnValue, JsonValue, Row } from '../domain.js';
+import { findTable } from '../source/setup.js';
 import { columnReferences, type Mapper, type MappingOutcome } from './mapper.js';
 
 /** Something in a mapping that does not fit the live database, with the closest existing names. */
@@ -106,7 +107,9 @@ export async function previewMappings(
   for (const table of mapper.tables()) {
     const [schema, name] = splitTable(table);
     try {
-      const key = await keyColumns(client, schema, name);
+      const found = await findTable(client, table);
+      // A table that cannot be replicated (no key) is still previewed: its rows show what else is wrong.
+      const key = 'key' in found ? found.key : [];
       const from = `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
       const order =
         key.length > 0 ? ` ORDER BY ${key.map((c) => client.escapeIdentifier(c)).join(', ')}` : '';
@@ -214,25 +217,6 @@ async function columnsOf(client: pg.Client, schema: string, table: string): Prom
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
       ORDER BY a.attnum`,
-    [schema, table],
-  );
-  return rows.map((r) => r.name);
-}
-
-/** The replica identity index's columns, else the primary key's: what the stream sends as the row's key. */
-async function keyColumns(client: pg.Client, schema: string, table: string): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT a.attname AS name
-       FROM pg_index i
-       JOIN pg_class c ON c.oid = i.indrelid
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-      WHERE n.nspname = $1 AND c.relname = $2
-        AND i.indexrelid = (
-          SELECT i2.indexrelid FROM pg_index i2
-           WHERE i2.indrelid = c.oid AND (i2.indisreplident OR i2.indisprimary)
-           ORDER BY i2.indisreplident DESC LIMIT 1)
-      ORDER BY array_position(i.indkey::int2[], a.attnum)`,
     [schema, table],
   );
   return rows.map((r) => r.name);

@@ -10,6 +10,7 @@ import { ChangeDecoder, TextPgoutputPlugin } from './pgoutput.js';
 import {
   errorMessage,
   quoteIdent,
+  SLOT_SQL,
   SlotLostError,
   type SlotState,
   SourceError,
@@ -743,10 +744,7 @@ export class ChangeStream {
   }
 
   private async readSlot(): Promise<SlotState | undefined> {
-    const rows = await this.side.query<{ s: Record<string, unknown> }>(
-      'SELECT to_jsonb(s) AS s FROM pg_replication_slots s WHERE slot_name = $1',
-      [this.options.slot],
-    );
+    const rows = await this.side.query<{ s: Record<string, unknown> }>(SLOT_SQL, [this.options.slot]);
     return rows[0] ? slotState(rows[0].s) : undefined;
   }
 

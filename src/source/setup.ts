@@ -173,77 +173,88 @@ export interface FoundTable {
 async function checkTables(client: pg.Client, tables: readonly string[]): Promise<FoundTable[]> {
   const problems: string[] = [];
   const found: FoundTable[] = [];
-  let candidates: string[] | undefined;
+  let candidates: Promise<string[]> | undefined;
+  const allTables = () => (candidates ??= listTables(client));
   for (const name of tables) {
-    const { schema, table } = splitTableName(name);
-    const { rows } = await client.query<{ oid: number; relkind: string; replident: string }>(
-      `SELECT c.oid::int AS oid, c.relkind::text AS relkind, c.relreplident::text AS replident
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, table],
-    );
-    const rel = rows[0];
-    if (!rel) {
-      candidates ??= await listTables(client);
-      const close = closeNames(name, candidates);
-      problems.push(
-        `Table ${name} does not exist` +
-          (close.length > 0
-            ? `; did you mean ${close.join(' or ')}?`
-            : ' (and no table has a similar name).') +
-          (close.length > 0
-            ? ''
-            : " Check the mapping's table: schema.table, exactly as named in the database."),
-      );
-      continue;
-    }
-    if (rel.relkind !== 'r' && rel.relkind !== 'p') {
-      const kind =
-        { v: 'a view', m: 'a materialized view', f: 'a foreign table' }[rel.relkind] ?? 'not a table';
-      problems.push(
-        `${name} is ${kind}; only tables can be replicated. Map the table it reads from instead.`,
-      );
-      continue;
-    }
-    const columns = await replicatedColumns(client, rel.oid);
-    const { rows: indexes } = await client.query<{ primary: boolean; replident: boolean; columns: string[] }>(
-      `SELECT i.indisprimary AS primary, i.indisreplident AS replident,
-              array_agg(a.attname::text ORDER BY k.ord) AS columns
-         FROM pg_index i
-        CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = $1 AND (i.indisprimary OR i.indisreplident)
-        GROUP BY i.indexrelid, i.indisprimary, i.indisreplident`,
-      [rel.oid],
-    );
-    const primary = indexes.find((i) => i.primary)?.columns;
-    const identityIndex = indexes.find((i) => i.replident)?.columns;
-    const quoted = quoteTable(name);
-    // The key is what a delete carries: the replica identity index, the primary key (DEFAULT), or with FULL
-    // the whole old row, of which the primary key is the useful part.
-    const key =
-      rel.replident === 'f'
-        ? (primary ?? columns)
-        : rel.replident === 'i'
-          ? identityIndex
-          : rel.replident === 'd'
-            ? primary
-            : undefined;
-    if (!key) {
-      problems.push(
-        rel.replident === 'n'
-          ? `Table ${name} has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be replicated. ` +
-              `Run: ALTER TABLE ${quoted} REPLICA IDENTITY DEFAULT; (with a primary key) or ALTER TABLE ${quoted} REPLICA IDENTITY FULL;`
-          : `Table ${name} has no primary key (nor a usable replica identity), so its updates and deletes ` +
-              `cannot be replicated (PostgreSQL refuses them once the table is published). Add a primary key, ` +
-              `or run: ALTER TABLE ${quoted} REPLICA IDENTITY FULL;`,
-      );
-      continue;
-    }
-    found.push({ name, key, columns });
+    const table = await findTable(client, name, allTables);
+    if ('problem' in table) problems.push(table.problem);
+    else found.push(table);
   }
   if (problems.length > 0) throw new SourceError(problems.join('\n'));
   return found;
+}
+
+/**
+ * A mapped table (`schema.table`) with the key its changes carry, or what keeps it from being replicated.
+ * `allTables` lists the database's tables, to suggest a name when there is no such table.
+ */
+export async function findTable(
+  client: pg.Client,
+  name: string,
+  allTables: () => Promise<string[]> = () => listTables(client),
+): Promise<FoundTable | { problem: string }> {
+  const { schema, table } = splitTableName(name);
+  const { rows } = await client.query<{ oid: number; relkind: string; replident: string }>(
+    `SELECT c.oid::int AS oid, c.relkind::text AS relkind, c.relreplident::text AS replident
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2`,
+    [schema, table],
+  );
+  const rel = rows[0];
+  if (!rel) {
+    const close = closeNames(name, await allTables());
+    return {
+      problem:
+        `Table ${name} does not exist` +
+        (close.length > 0 ? `; did you mean ${close.join(' or ')}?` : ' (and no table has a similar name).') +
+        (close.length > 0
+          ? ''
+          : " Check the mapping's table: schema.table, exactly as named in the database."),
+    };
+  }
+  if (rel.relkind !== 'r' && rel.relkind !== 'p') {
+    const kind =
+      { v: 'a view', m: 'a materialized view', f: 'a foreign table' }[rel.relkind] ?? 'not a table';
+    return {
+      problem: `${name} is ${kind}; only tables can be replicated. Map the table it reads from instead.`,
+    };
+  }
+  const columns = await replicatedColumns(client, rel.oid);
+  const { rows: indexes } = await client.query<{ primary: boolean; replident: boolean; columns: string[] }>(
+    `SELECT i.indisprimary AS primary, i.indisreplident AS replident,
+            array_agg(a.attname::text ORDER BY k.ord) AS columns
+       FROM pg_index i
+      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = $1 AND (i.indisprimary OR i.indisreplident)
+      GROUP BY i.indexrelid, i.indisprimary, i.indisreplident`,
+    [rel.oid],
+  );
+  const primary = indexes.find((i) => i.primary)?.columns;
+  const identityIndex = indexes.find((i) => i.replident)?.columns;
+  const quoted = quoteTable(name);
+  // The key is what a delete carries: the replica identity index, the primary key (DEFAULT), or with FULL
+  // the whole old row, of which the primary key is the useful part.
+  const key =
+    rel.replident === 'f'
+      ? (primary ?? columns)
+      : rel.replident === 'i'
+        ? identityIndex
+        : rel.replident === 'd'
+          ? primary
+          : undefined;
+  if (!key) {
+    return {
+      problem:
+        rel.replident === 'n'
+          ? `Table ${name} has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be replicated. ` +
+            `Run: ALTER TABLE ${quoted} REPLICA IDENTITY DEFAULT; (with a primary key) or ALTER TABLE ${quoted} REPLICA IDENTITY FULL;`
+          : `Table ${name} has no primary key (nor a usable replica identity), so its updates and deletes ` +
+            `cannot be replicated (PostgreSQL refuses them once the table is published). Add a primary key, ` +
+            `or run: ALTER TABLE ${quoted} REPLICA IDENTITY FULL;`,
+    };
+  }
+  return { name, key, columns };
 }
 
 async function replicatedColumns(client: pg.Client, oid: number): Promise<string[]> {
@@ -458,12 +469,12 @@ async function ensureSlot(
   return { created: true, state };
 }
 
+/** One slot's row of `pg_replication_slots` as JSON (`$1`: its name), for `slotState`. */
+export const SLOT_SQL = 'SELECT to_jsonb(s) AS s FROM pg_replication_slots s WHERE slot_name = $1';
+
 /** The slot as `pg_replication_slots` shows it, or undefined when there is no such slot. */
 export async function readSlot(client: pg.ClientBase, slot: string): Promise<SlotState | undefined> {
-  const { rows } = await client.query<{ s: Record<string, unknown> }>(
-    'SELECT to_jsonb(s) AS s FROM pg_replication_slots s WHERE slot_name = $1',
-    [slot],
-  );
+  const { rows } = await client.query<{ s: Record<string, unknown> }>(SLOT_SQL, [slot]);
   return rows[0] ? slotState(rows[0].s) : undefined;
 }
 
