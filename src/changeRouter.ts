@@ -79,12 +79,18 @@ export class ChangeRouter implements ChangeHandler {
       if (outcome.kind === 'contact') await this.enqueue(outcome.contact);
       else if (outcome.kind === 'rejected') {
         const { rejection } = outcome;
-        await this.options.rejects.append(rejection, 'mapping');
-        metrics.rejects.inc({ stage: 'mapping' });
-        log.warn(
-          { table, key: rejection.origin.key, phone: rejection.origin.rawPhone, reason: rejection.reason },
-          'row not sent: it cannot become a contact (kept in rejects.jsonl)',
-        );
+        const about = {
+          table,
+          key: rejection.origin.key,
+          phone: rejection.origin.rawPhone,
+          reason: rejection.reason,
+        };
+        if (await this.options.rejects.append(rejection, 'mapping')) {
+          metrics.rejects.inc({ stage: 'mapping' });
+          log.warn(about, 'row not sent: it cannot become a contact (kept in rejects.jsonl)');
+        } else {
+          log.debug(about, 'row not sent, for the reason rejects.jsonl already gives');
+        }
       } else {
         metrics.changesSkipped.inc({ table, reason: outcome.reason });
         log.debug({ table, reason: outcome.reason }, 'change not sent: Verbose has no counterpart');

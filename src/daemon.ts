@@ -160,6 +160,7 @@ export class Daemon {
       now: this.now,
       sleep: this.sleep,
       onFatal: (error) => this.fail(error),
+      collapseRepeatedRejects: true,
       dryRun: this.options.dryRun
         ? (target, contacts) => this.options.printRequest?.({ target, contacts })
         : undefined,

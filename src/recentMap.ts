@@ -55,6 +55,12 @@ export class RecentMap<K, V> {
     }
   }
 
+  clear(): void {
+    this.nodes.clear();
+    this.leastRecent = undefined;
+    this.mostRecent = undefined;
+  }
+
   private refresh(node: Node<K, V>): void {
     if (node === this.mostRecent) return;
     this.unlink(node);

@@ -467,7 +467,7 @@ export class Delivery {
   }
 
   private async reject(contact: CoalescedContact, reason: string): Promise<void> {
-    await this.options.rejects.append(
+    const recorded = await this.options.rejects.append(
       {
         origin: contact.origin,
         reason,
@@ -476,11 +476,18 @@ export class Delivery {
       },
       'api',
     );
-    this.options.metrics.rejects.inc({ stage: 'api' });
-    this.options.log.warn(
-      { table: contact.origin.table, phone: contact.phone, reason },
-      'Verbose refused a contact; it is set aside in rejects.jsonl',
-    );
+    if (recorded) {
+      this.options.metrics.rejects.inc({ stage: 'api' });
+      this.options.log.warn(
+        { table: contact.origin.table, phone: contact.phone, reason },
+        'Verbose refused a contact; it is set aside in rejects.jsonl',
+      );
+    } else {
+      this.options.log.debug(
+        { table: contact.origin.table, phone: contact.phone, reason },
+        'Verbose refused a contact again, as rejects.jsonl already says',
+      );
+    }
     this.done([contact]);
   }
 

@@ -27,6 +27,8 @@ export interface DeliveryStageOptions {
   now: Now;
   sleep: Sleep;
   onFatal: (error: DeliveryFatalError) => void;
+  /** See `RejectLogOptions.collapseRepeats`: the daemon's choice; `rejects --retry` records every reject. */
+  collapseRepeatedRejects?: boolean;
   /** `--dry-run`: each request is handed here instead of being sent; nothing is acknowledged. */
   dryRun?: ((target: ListTarget, contacts: VerboseContact[]) => void) | undefined;
   /** The wire client, when the caller made it already (to check the key before anything else). */
@@ -45,7 +47,11 @@ export function buildDeliveryStage(options: DeliveryStageOptions): DeliveryStage
     sizeGauge: metrics.coalescerSize,
   });
   const checkpoint = new Checkpoint({ coalescer, start: options.start, now, metrics });
-  const rejects = new RejectLog({ stateDir: config.state_dir, now });
+  const rejects = new RejectLog({
+    stateDir: config.state_dir,
+    now,
+    collapseRepeats: options.collapseRepeatedRejects ?? false,
+  });
   const budget = new RateBudget({
     requestsPerSecond: config.verbose.requests_per_second,
     now,

@@ -2,6 +2,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { ContactFields, JsonValue, ListTarget, Rejection } from '../domain.js';
+import { RecentMap } from '../recentMap.js';
 import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from '../stateFiles.js';
 import type { Now } from './clock.js';
 
@@ -38,23 +39,45 @@ export interface RejectedRow {
 export function rejectedRows(records: RejectRecord[]): RejectedRow[] {
   const rows = new Map<string, RejectedRow>();
   for (const record of records) {
-    const columns = Object.keys(record.key).sort();
-    const id = JSON.stringify([record.table, columns, columns.map((column) => record.key[column])]);
+    const id = rowId(record);
     rows.set(id, { latest: record, lines: (rows.get(id)?.lines ?? 0) + 1 });
   }
   return [...rows.values()];
 }
 
+/** The row a record is about: its table and key, whatever the order of the key's columns. */
+function rowId(record: RejectRecord): string {
+  const columns = Object.keys(record.key).sort();
+  return JSON.stringify([record.table, columns, columns.map((column) => record.key[column])]);
+}
+
+/** What makes a reject worth a new line: where, with which phone and why. */
+function verdict(record: RejectRecord): string {
+  return JSON.stringify([record.stage, record.phone, record.reason]);
+}
+
 /** What delivery needs of the reject log. */
 export interface RejectSink {
-  /** Resolves once the reject is durable: only then may the checkpoint pass its change. */
-  append(rejection: Rejection, stage: RejectStage): Promise<void>;
+  /**
+   * Resolves once the reject is durable (only then may the checkpoint pass its change): true when it was
+   * written, false when it repeats what the file already says of that row.
+   */
+  append(rejection: Rejection, stage: RejectStage): Promise<boolean>;
 }
 
 export interface RejectLogOptions {
   stateDir: string;
   now: Now;
+  /**
+   * Writes nothing when a reject repeats the latest one of its row (same stage, phone and reason): a CRM row
+   * with a bad phone is rejected at every save, and automation saves some rows every few minutes. Off for
+   * `rejects --retry`, which removes the old lines once it has written their rows' current rejects.
+   */
+  collapseRepeats?: boolean;
 }
+
+/** Rows whose latest reject is remembered to collapse repeats; a repeat of an older one is written again. */
+const REMEMBERED_ROWS = 10_000;
 
 /**
  * Between processes (the daemon appending, `rejects --retry` rewriting): `rejects.jsonl.lock`. An append that
@@ -81,22 +104,42 @@ export class RejectLog implements RejectSink {
   readonly file: string;
   private queue: Promise<unknown> = Promise.resolve();
   private checkedTail = false;
+  /** The latest verdict of each recently rejected row, as the file holds it (see `collapseRepeats`). */
+  private readonly latest = new RecentMap<string, string>(REMEMBERED_ROWS);
+  /** The file as this process left it after its last append: another process changed it if it differs. */
+  private leftAs: { ino: number; size: number } | undefined;
 
   constructor(private readonly options: RejectLogOptions) {
     this.file = join(options.stateDir, REJECTS_FILE);
   }
 
-  append(rejection: Rejection, stage: RejectStage): Promise<void> {
+  append(rejection: Rejection, stage: RejectStage): Promise<boolean> {
     const record = toRecord(rejection, stage, this.options.now());
     return this.exclusively(async () => {
       const line = `${JSON.stringify(record)}\n`;
       try {
         const handle = await open(this.file, 'a+');
         try {
+          if (this.options.collapseRepeats) {
+            const { ino, size } = await handle.stat();
+            if (this.leftAs?.ino !== ino || this.leftAs.size !== size) {
+              // First append, or `rejects --retry` (or a person) rewrote the file: learn what it says now.
+              this.latest.clear();
+              for (const old of await this.read()) this.latest.set(rowId(old), verdict(old));
+              this.leftAs = { ino, size };
+            }
+            if (this.latest.get(rowId(record)) === verdict(record)) return false;
+          }
           if (!this.checkedTail) await dropTornLine(handle);
           await handle.appendFile(line, 'utf8');
           await handle.datasync();
           this.checkedTail = true;
+          if (this.options.collapseRepeats) {
+            this.latest.set(rowId(record), verdict(record));
+            const { ino, size } = await handle.stat();
+            this.leftAs = { ino, size };
+          }
+          return true;
         } finally {
           await handle.close();
         }

@@ -26,17 +26,22 @@ describe('verbose-sync rejects', () => {
     await p.db.query(`INSERT INTO people VALUES
       (1, 'Good', '+12125550101'), (2, 'Typo', 'call me'), (3, 'Gone', 'n/a'), (4, 'Still bad', '12')`);
     await eventually(() => p.simulator.store.contact('+12125550101'), 10_000, 'the good row');
-    // Saved again with the same bad phone: rejected again, but still one row to fix.
+    const lines = async () => (await readFile(rejectsFile(), 'utf8').catch(() => '')).split('\n').length - 1;
+    await eventually(async () => (await lines()) === 3, 10_000, 'three rejects');
+    // Saved again with the same bad phone (automation touches rows all day): nothing new to say about it.
     await p.db.query(`UPDATE people SET name = 'Typo!' WHERE id = 2`);
-    await eventually(
-      async () => (await readFile(rejectsFile(), 'utf8').catch(() => '')).split('\n').length > 4,
-    );
+    await p.db.query(`INSERT INTO people VALUES (5, 'After', '+12125550105')`);
+    await eventually(() => p.simulator.store.contact('+12125550105'), 10_000, 'the row written after');
+    expect(await lines()).toBe(3);
+    // Another bad phone for the same row: a new line, and still one row to fix.
+    await p.db.query(`UPDATE people SET mobile = 'call me later' WHERE id = 2`);
+    await eventually(async () => (await lines()) === 4, 10_000, 'the new reject');
     await daemon.stop();
 
     const listed = await runCli(['rejects', '--config', config]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      /mapping\s+public\.people id=2\s+phone "call me"\s+.*not a phone number\s+\(rejected 2 times\)/,
+      /mapping\s+public\.people id=2\s+phone "call me later"\s+.*not a phone number\s+\(rejected 2 times\)/,
     );
     expect(listed.stdout.match(/id=2/g)).toHaveLength(1);
     expect(listed.stdout).toContain('3 rejected contact(s)');

@@ -64,6 +64,7 @@ export function deliveryHarness(
     rejects: {
       async append(rejection, stage) {
         rejected.push({ rejection, stage });
+        return true;
       },
     },
     batchSize: 500,

@@ -160,10 +160,10 @@ describe('RejectLog', () => {
   });
 
   it('never loses an append made by another process while rejects --retry rewrites the file', async () => {
-    const daemon = new RejectLog({ stateDir: root, now: () => 0 });
+    const daemon = new RejectLog({ stateDir: root, now: () => 0, collapseRepeats: true });
     const retry = new RejectLog({ stateDir: root, now: () => 0 });
     await daemon.append(rejection('1', 'retried'), 'mapping');
-    let appended: Promise<void> | undefined;
+    let appended: Promise<boolean> | undefined;
     // The daemon appends right while the retry has read the file and is about to replace it.
     await retry.remove((record) => {
       appended ??= daemon.append(rejection('2', 'new while retrying'), 'mapping');
@@ -184,6 +184,24 @@ describe('RejectLog', () => {
       [{ id: 7 }, 'too short for US, again', 2],
       [{ id: 8 }, 'not a phone number', 1],
     ]);
+  });
+
+  it("writes a row's reject again only when it says something new about the row", async () => {
+    const daemon = new RejectLog({ stateDir: root, now: () => 0, collapseRepeats: true });
+    const reasons = async () => (await daemon.list()).map((r) => r.reason);
+    expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(true);
+    expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(false);
+    expect(await daemon.append(rejection('123', 'too short'), 'mapping')).toBe(true);
+    expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(true);
+    expect(await reasons()).toEqual(['too short', 'too short', 'too short']);
+
+    // A restarted daemon reads what the file says before it writes.
+    const restarted = new RejectLog({ stateDir: root, now: () => 0, collapseRepeats: true });
+    expect(await restarted.append(rejection('12', 'too short'), 'mapping')).toBe(false);
+    // rejects --retry removed the row's lines: the same reject is news again.
+    await new RejectLog({ stateDir: root, now: () => 0 }).remove(() => true);
+    expect(await restarted.append(rejection('12', 'too short'), 'mapping')).toBe(true);
+    expect(await reasons()).toEqual(['too short']);
   });
 
   it('names the file and line of a corrupt record', async () => {
