@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { Daemon } from '../../src/daemon.js';
+import { Metrics } from '../../src/ops/metrics.js';
 import { SlotLostError } from '../../src/source/setup.js';
+import { testConfigYaml } from '../support/configYaml.js';
+import { loggerInto } from '../support/logLines.js';
 import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
 
 const SCHEMA = `
@@ -96,5 +101,46 @@ describe('start-up decisions that must never skip a row', () => {
     await active.stop();
     await eventually(() => finished() === 2, 30_000, "the standby's resync, after it took the slot over");
     await standby.stop();
+  });
+
+  it('warns that a table mapped on an existing slot streams from now on, without its existing rows', async () => {
+    const first = await p.start();
+    await eventually(() => p.simulator.store.size === 300, 20_000, 'the first load');
+    await first.stop();
+    await p.db.query(`CREATE TABLE leads (id int PRIMARY KEY, mobile text);
+      INSERT INTO leads VALUES (1, '+12125559001')`);
+    const withLeads = `${MAPPINGS}
+  - table: public.leads
+    fields: { phone: mobile }`;
+    const yaml = testConfigYaml({
+      db: p.db,
+      verboseUrl: p.simulator.url,
+      stateDir: p.stateDir,
+      mappings: withLeads,
+    });
+    const daemon = new Daemon(parseConfig(yaml, 'sync.yaml', {}).config, {
+      fullResync: false,
+      dryRun: false,
+      log: loggerInto(p.logs),
+      metrics: new Metrics({ defaults: false }),
+    });
+    try {
+      await daemon.start();
+      expect(p.logs).toContainEqual(
+        expect.objectContaining({
+          msg: expect.stringMatching(/^tables newly mapped.*run verbose-sync --full-resync once$/),
+          tables: ['public.leads'],
+        }),
+      );
+      await p.db.query(`INSERT INTO leads VALUES (2, '+12125559002')`);
+      await eventually(
+        () => p.simulator.store.contact('+12125559002'),
+        10_000,
+        'a lead added after the start',
+      );
+      expect(p.simulator.store.contact('+12125559001')).toBeUndefined();
+    } finally {
+      await daemon.stop();
+    }
   });
 });
