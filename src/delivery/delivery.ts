@@ -12,7 +12,7 @@ import {
   toVerboseContact,
   type VerboseContact,
 } from './coalescer.js';
-import type { Priority } from './rateBudget.js';
+import type { Priority, RateBudget } from './rateBudget.js';
 import type { RejectSink } from './rejectLog.js';
 import type { ContactSender, UpsertOutcome } from './verboseClient.js';
 import { Alarm, Wakeup } from './wakeup.js';
@@ -44,11 +44,7 @@ export interface DeliveryOptions {
   /** Told to recompute after deliveries; held (frozen) on a fatal error and in a dry run. */
   checkpoint: { refresh(): unknown; hold(): void };
   client: ContactSender;
-  budget: {
-    take(priority: Priority, signal?: AbortSignal): Promise<void>;
-    rateLimited(retryAfterMs?: number): void;
-    pause(ms: number): void;
-  };
+  budget: Pick<RateBudget, 'take' | 'giveBack' | 'rateLimited' | 'pause'>;
   rejects: RejectSink;
   /** `verbose.batch_size`: contacts per request. */
   batchSize: number;
@@ -222,7 +218,11 @@ export class Delivery {
       if (!this.running) return;
       // Taken only now that the token is here, so the batch holds everything that arrived while waiting.
       const pick = this.pick(this.options.now());
-      if (!pick) continue;
+      if (!pick) {
+        // Another worker took the batch meanwhile: the token is for whoever has one to send.
+        if (!this.options.dryRun) this.options.budget.giveBack();
+        continue;
+      }
       const taken = this.options.coalescer.take(pick.backlog.targetKey, pick.size);
       const unchanged = taken.filter((contact) => contact.live && this.acceptedContacts.unchanged(contact));
       if (unchanged.length > 0) {
@@ -231,6 +231,7 @@ export class Delivery {
       }
       const batch = unchanged.length > 0 ? taken.filter((contact) => !unchanged.includes(contact)) : taken;
       if (batch.length > 0) await this.deliver(pick.backlog.target, batch);
+      else if (!this.options.dryRun) this.options.budget.giveBack();
     }
   }
 

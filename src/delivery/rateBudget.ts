@@ -108,6 +108,17 @@ export class RateBudget {
     });
   }
 
+  /** A token taken for a request that was not sent after all (nothing left to send): the next waiter gets it. */
+  giveBack(): void {
+    const waiter = this.live.shift() ?? this.backfill.shift();
+    if (waiter) {
+      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.resolve();
+      return;
+    }
+    this.tokens = Math.min(burstOf(this.refill(this.options.now())), this.tokens + 1);
+  }
+
   /** Verbose answered 429: pause every request until `retryAfterMs` has passed, and lower the rate. */
   rateLimited(retryAfterMs?: number): void {
     const now = this.options.now();

@@ -29,6 +29,17 @@ describe('RateBudget', () => {
     expect(grantedAt[10]).toBeLessThanOrEqual(2010);
   });
 
+  it('hands a token given back (its request was not needed) to the next waiter at once', async () => {
+    const { budget: b, clock } = budget(1);
+    const start = clock.now();
+    await b.take('live');
+    const next = b.take('live').then(() => clock.now() - start);
+    await clock.advance(100);
+    b.giveBack();
+    await clock.advance(10);
+    expect(await next).toBeLessThan(1000);
+  });
+
   it('serves live waiters before backfill ones, whatever the arrival order', async () => {
     const { budget: b, clock } = budget(1);
     const order: string[] = [];
