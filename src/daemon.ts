@@ -256,7 +256,7 @@ export class Daemon {
         'standing by: another process streams from the slot; any resync begins after the takeover',
       );
       void stream.streamingBegan
-        .then(() => this.resyncAtStart(plan))
+        .then(() => (this.halted ? undefined : this.resyncAtStart(plan)))
         .catch((error: unknown) => this.fail(asError(error)));
     } else {
       log.info(
@@ -373,7 +373,6 @@ export class Daemon {
     else this.log.warn({ detail: me.detail }, 'Verbose is not reachable now; changes wait and are retried');
   }
 
-  /** Resumes the recorded full resync, or begins the one this start calls for. */
   /** The resync a start owes, if any; a failure to begin it only delays it, unless state_dir is damaged. */
   private async resyncAtStart(plan: Parameters<Daemon['beginResync']>[0]): Promise<void> {
     try {
@@ -384,6 +383,7 @@ export class Daemon {
     }
   }
 
+  /** Resumes the recorded full resync, or begins the one this start calls for. */
   private async beginResync(plan: {
     backfill: Backfill;
     firstStart: boolean;

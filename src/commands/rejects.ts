@@ -18,22 +18,28 @@ export async function runRejects(loaded: LoadedConfig, options: { retry: boolean
   const scrub = scrubber(loaded.secrets);
   const say = (line: string) => process.stdout.write(`${scrub(line)}\n`);
   const log = new RejectLog({ stateDir: loaded.config.state_dir, now: systemNow });
+  // The retry holds its lock from before it reads the file: see RejectLog.whileRetrying.
+  return options.retry ? log.whileRetrying(() => list(log, say, loaded)) : list(log, say);
+}
+
+/** Lists the rejected rows; with `retrying`, sends them again instead. */
+async function list(log: RejectLog, say: (line: string) => void, retrying?: LoadedConfig): Promise<number> {
   const records = await log.list();
   if (records.length === 0) {
     say(`no rejected contacts in ${log.file}`);
     return 0;
   }
   const rows = rejectedRows(records);
-  if (!options.retry) {
+  if (!retrying) {
     for (const { latest, lines } of rows)
-      say(describe(latest) + (lines > 1 ? `  (rejected ${lines} times)` : ''));
+      say(describe(latest) + (lines > 1 ? `  (recorded ${lines} times)` : ''));
     say(
       `${rows.length} rejected contact(s) in ${log.file}; fix the rows (or the mapping), then run: verbose-sync rejects --retry`,
     );
     return 0;
   }
   const outcome = await retry(
-    loaded,
+    retrying,
     rows.map((row) => row.latest),
     records,
   );

@@ -41,7 +41,8 @@ export async function runDaemon(
       { max_pending_contacts: loaded.config.max_pending_contacts, ...shortfall },
       `the heap limit (${shortfall.limitMb} MB) is small for max_pending_contacts ` +
         `${loaded.config.max_pending_contacts}, which can hold about ${shortfall.liveMb} MB: raise ` +
-        `--max-old-space-size in NODE_OPTIONS to ${shortfall.neededMb} or lower max_pending_contacts`,
+        `--max-old-space-size in NODE_OPTIONS by ${shortfall.neededMb - shortfall.limitMb} MB or more, or lower ` +
+        'max_pending_contacts',
     );
   }
 

@@ -19,7 +19,6 @@ import { Alarm, Wakeup } from './wakeup.js';
 
 /** How long a target must go without merges before a full batch of it is sent ahead of the flush interval. */
 const MERGE_QUIET_MS = 50;
-/** The reason a worker's idle sleep is cancelled with when it is woken before its deadline. */
 
 export type DeliveryLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 export type DeliveryMetrics = Pick<
@@ -258,16 +257,15 @@ export class Delivery {
         if (units > this.claims) return live ? 'live' : 'backfill';
         if (nextDeadline !== Number.POSITIVE_INFINITY && !alarm?.ringsBy(nextDeadline)) {
           alarm?.cancel();
-          alarm = new Alarm(this.options.sleep, now, nextDeadline);
+          alarm = new Alarm(this.options.sleep, now, nextDeadline, () => this.changed.notify());
         }
-        if (!alarm?.pending) {
-          await this.changed.next();
-          continue;
+        await this.changed.next();
+        if (alarm?.rang) {
+          alarm = undefined;
+          // An alarm that rang after a long pause (a full collection) rings before the input that queued up
+          // meanwhile is read: letting the stream read it first keeps a burst still merging from looking quiet.
+          await setImmediate();
         }
-        await Promise.race([this.changed.next(), alarm.rung]);
-        // An alarm that rang after a long pause (a full collection) rings before the input that queued up
-        // meanwhile is read: letting the stream read it first keeps a burst still merging from looking quiet.
-        if (!alarm.pending) await setImmediate();
       }
       return undefined;
     } finally {

@@ -110,6 +110,8 @@ export class RateBudget {
 
   /** A token taken for a request that was not sent after all (nothing left to send): the next waiter gets it. */
   giveBack(): void {
+    // Verbose asked for a pause meanwhile: the token was from before it, and the pause empties the bucket.
+    if (this.options.now() < this.pausedUntil) return;
     const waiter = this.live.shift() ?? this.backfill.shift();
     if (waiter) {
       waiter.signal?.removeEventListener('abort', waiter.onAbort);

@@ -34,7 +34,8 @@ export interface RejectedRow {
 
 /**
  * Each rejected row once, with its latest record (the file is in time order) and how many lines it has: a row
- * with a bad phone is rejected again at every save, and after a restart for changes not yet acknowledged.
+ * gets a line each time its reject says something new, and again after a restart for changes not yet
+ * acknowledged.
  */
 export function rejectedRows(records: RejectRecord[]): RejectedRow[] {
   const rows = new Map<string, RejectedRow>();
@@ -106,8 +107,8 @@ export class RejectLog implements RejectSink {
   private checkedTail = false;
   /** The latest verdict of each recently rejected row, as the file holds it (see `collapseRepeats`). */
   private readonly latest = new RecentMap<string, string>(REMEMBERED_ROWS);
-  /** The file as this process left it after its last append: another process changed it if it differs. */
-  private leftAs: { ino: number; size: number } | undefined;
+  /** The file as this process left it (see `fingerprint`): another process changed it if it differs. */
+  private leftAs: string | undefined;
 
   constructor(private readonly options: RejectLogOptions) {
     this.file = join(options.stateDir, REJECTS_FILE);
@@ -116,37 +117,65 @@ export class RejectLog implements RejectSink {
   append(rejection: Rejection, stage: RejectStage): Promise<boolean> {
     const record = toRecord(rejection, stage, this.options.now());
     return this.exclusively(async () => {
-      const line = `${JSON.stringify(record)}\n`;
       try {
         const handle = await open(this.file, 'a+');
         try {
-          if (this.options.collapseRepeats) {
-            const { ino, size } = await handle.stat();
-            if (this.leftAs?.ino !== ino || this.leftAs.size !== size) {
-              // First append, or `rejects --retry` (or a person) rewrote the file: learn what it says now.
-              this.latest.clear();
-              for (const old of await this.read()) this.latest.set(rowId(old), verdict(old));
-              this.leftAs = { ino, size };
-            }
-            if (this.latest.get(rowId(record)) === verdict(record)) return false;
+          const found = fingerprint(await handle.stat());
+          const changedElsewhere = this.leftAs !== found;
+          // Another process (a crashed `rejects --retry`, a person) may have left a torn last line.
+          if (changedElsewhere) this.checkedTail = false;
+          if (this.options.collapseRepeats && (await this.repeats(record, handle, changedElsewhere))) {
+            this.leftAs = found;
+            return false;
           }
           if (!this.checkedTail) await dropTornLine(handle);
-          await handle.appendFile(line, 'utf8');
+          await handle.appendFile(`${JSON.stringify(record)}\n`, 'utf8');
           await handle.datasync();
           this.checkedTail = true;
-          if (this.options.collapseRepeats) {
-            this.latest.set(rowId(record), verdict(record));
-            const { ino, size } = await handle.stat();
-            this.leftAs = { ino, size };
-          }
+          this.latest.set(rowId(record), verdict(record));
+          this.leftAs = fingerprint(await handle.stat());
           return true;
         } finally {
           await handle.close();
         }
       } catch (error) {
+        this.leftAs = undefined;
         throw fileError(error, 'append to', this.file);
       }
     });
+  }
+
+  /**
+   * Holds `rejects.jsonl.retry.lock` while `body` runs (`rejects --retry`): meanwhile the daemon writes every
+   * reject, as a line it would have relied on may be one the retry removes. (proper-lockfile keeps one lock per
+   * path in a process, so this lock is on another path than the file's own.)
+   */
+  async whileRetrying<T>(body: () => Promise<T>): Promise<T> {
+    await ensureStateDir(this.options.stateDir);
+    const release = await lockfile.lock(`${this.file}.retry`, LOCK).catch((error: unknown) => {
+      throw new StateFileError(
+        `another verbose-sync rejects --retry is running on ${this.options.stateDir} ` +
+          `(${this.file}.retry.lock is held: ${error instanceof Error ? error.message : String(error)}); ` +
+          'wait for it to finish',
+      );
+    });
+    try {
+      return await body();
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  /** True when the file's latest reject of the row says just what `record` says. */
+  private async repeats(record: RejectRecord, handle: FileHandle, reload: boolean): Promise<boolean> {
+    const retrying = await lockfile.check(`${this.file}.retry`, LOCK);
+    if (retrying) return false;
+    if (reload) {
+      // First append, or the file was changed by another process: learn what it says now.
+      this.latest.clear();
+      for (const old of await recentRecords(handle)) this.latest.set(rowId(old), verdict(old));
+    }
+    return this.latest.get(rowId(record)) === verdict(record);
   }
 
   /** Every reject, oldest first; [] when there are none. A corrupt line is an error naming it. */
@@ -211,7 +240,7 @@ export class RejectLog implements RejectSink {
         throw new StateFileError(
           `${this.file} is being written by another process (${this.file}.lock has been held for too long): ` +
             `${error instanceof Error ? error.message : String(error)}. If no verbose-sync runs on this state ` +
-            'directory, remove that directory.',
+            `directory, remove the directory ${this.file}.lock (only it).`,
         );
       }
       try {
@@ -228,6 +257,29 @@ export class RejectLog implements RejectSink {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/** Which file, how long, last written when: changes when anything but this process writes it (or renames one in). */
+function fingerprint(stat: { ino: number; size: number; mtimeMs: number }): string {
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+}
+
+/** The end of the file is enough to remember REMEMBERED_ROWS rows (a reject line is a few hundred bytes). */
+const RECENT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The records at the end of the file, leniently: the daemon only uses them to skip repeats, so a line it cannot
+ * read (a person's edit) is no reason to stop, and a file of millions of rejects is not read whole.
+ */
+async function recentRecords(handle: FileHandle): Promise<RejectRecord[]> {
+  const { size } = await handle.stat();
+  const length = Math.min(size, RECENT_BYTES);
+  const tail = Buffer.alloc(length);
+  await handle.read(tail, 0, length, size - length);
+  const lines = tail.toString('utf8').split('\n');
+  lines.pop(); // empty, or a torn append
+  if (length < size) lines.shift(); // the part of a line cut by the start of the window
+  return lines.map(parseRecord).filter((record): record is RejectRecord => record !== undefined);
 }
 
 /** Cuts a last line that has no newline (a crash mid-append) so the next line starts clean. */

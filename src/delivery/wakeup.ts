@@ -25,29 +25,37 @@ export class Wakeup {
   }
 }
 
-/** A sleep until `at` that can be kept while it is still early enough, and cancelled. */
+/**
+ * Calls `ring` at `at`, unless cancelled first. Kept while it is still early enough, so that a waiter woken
+ * often (on every change added) does not arm a timer each time.
+ */
 export class Alarm {
-  readonly rung: Promise<void>;
-  pending = true;
+  rang = false;
+  private cancelled = false;
   private readonly timer = new AbortController();
 
   constructor(
     sleep: Sleep,
     now: number,
     readonly at: number,
+    ring: () => void,
   ) {
-    this.rung = sleep(Math.max(0, at - now), this.timer.signal).then(() => {
-      this.pending = false;
+    void sleep(Math.max(0, at - now), this.timer.signal).then(() => {
+      if (this.cancelled) return;
+      this.rang = true;
+      ring();
     });
   }
 
   /** Still to ring, and no later than `deadline`. */
   ringsBy(deadline: number): boolean {
-    return this.pending && this.at <= deadline;
+    return !this.rang && !this.cancelled && this.at <= deadline;
   }
 
   cancel(): void {
+    if (this.rang || this.cancelled) return;
+    this.cancelled = true;
     // A plain reason: abort() without one builds a DOMException and its stack trace.
-    if (this.pending) this.timer.abort('cancelled');
+    this.timer.abort('cancelled');
   }
 }

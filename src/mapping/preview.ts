@@ -108,8 +108,9 @@ export async function previewMappings(
     const [schema, name] = splitTable(table);
     try {
       const found = await findTable(client, table);
-      // A table that cannot be replicated (no key) is still previewed: its rows show what else is wrong.
-      const key = 'key' in found ? found.key : [];
+      if ('problem' in found) throw new Error(found.problem);
+      // Ordering by every column would sort the whole table (and fails on json columns): any rows will do.
+      const key = found.wholeRowKey ? [] : found.key;
       const from = `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
       const order =
         key.length > 0 ? ` ORDER BY ${key.map((c) => client.escapeIdentifier(c)).join(', ')}` : '';

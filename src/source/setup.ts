@@ -167,6 +167,8 @@ async function checkRole(client: pg.Client): Promise<void> {
 export interface FoundTable {
   name: string;
   key: string[];
+  /** REPLICA IDENTITY FULL without a primary key: the key is every column. */
+  wholeRowKey: boolean;
   columns: string[];
 }
 
@@ -254,7 +256,7 @@ export async function findTable(
             `or run: ALTER TABLE ${quoted} REPLICA IDENTITY FULL;`,
     };
   }
-  return { name, key, columns };
+  return { name, key, wholeRowKey: rel.replident === 'f' && !primary, columns };
 }
 
 async function replicatedColumns(client: pg.Client, oid: number): Promise<string[]> {

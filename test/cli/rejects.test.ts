@@ -41,7 +41,7 @@ describe('verbose-sync rejects', () => {
     const listed = await runCli(['rejects', '--config', config]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(
-      /mapping\s+public\.people id=2\s+phone "call me later"\s+.*not a phone number\s+\(rejected 2 times\)/,
+      /mapping\s+public\.people id=2\s+phone "call me later"\s+.*not a phone number\s+\(recorded 2 times\)/,
     );
     expect(listed.stdout.match(/id=2/g)).toHaveLength(1);
     expect(listed.stdout).toContain('3 rejected contact(s)');

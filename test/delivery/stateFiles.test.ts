@@ -204,6 +204,29 @@ describe('RejectLog', () => {
     expect(await reasons()).toEqual(['too short']);
   });
 
+  it('writes every reject, repeats too, while rejects --retry runs', async () => {
+    const daemon = new RejectLog({ stateDir: root, now: () => 0, collapseRepeats: true });
+    const retry = new RejectLog({ stateDir: root, now: () => 0 });
+    expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(true);
+    // The retry may remove the line a collapsed repeat would rely on.
+    await retry.whileRetrying(async () => {
+      expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(true);
+    });
+    expect(await daemon.append(rejection('12', 'too short'), 'mapping')).toBe(false);
+  });
+
+  it('keeps appending after another process left a torn line or a person a line it cannot read', async () => {
+    const file = join(root, 'rejects.jsonl');
+    const daemon = new RejectLog({ stateDir: root, now: () => 0, collapseRepeats: true });
+    await daemon.append(rejection('1', 'one'), 'mapping');
+    await writeFile(file, `${await readFile(file, 'utf8')}a note a person typed\n{"time":"19`);
+    expect(await daemon.append(rejection('2', 'two'), 'mapping')).toBe(true);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toBe('a note a person typed');
+    expect(JSON.parse(lines[2]!)).toMatchObject({ reason: 'two' });
+  });
+
   it('names the file and line of a corrupt record', async () => {
     await writeFile(join(root, 'rejects.jsonl'), '{"nope":1}\n');
     await expect(new RejectLog({ stateDir: root, now: () => 0 }).list()).rejects.toThrow(
