@@ -1,8 +1,8 @@
 import { rssTarget, type Scenario } from '../scenario.js';
 import { AcceptingSimulator } from '../support/acceptances.js';
 import { BenchDatabase, phoneOf } from '../support/benchDatabase.js';
-import { DaemonProcess, LIST, UNTHROTTLED } from '../support/daemonProcess.js';
-import { runPeer } from '../support/peerProcess.js';
+import { DaemonProcess, UNTHROTTLED } from '../support/daemonProcess.js';
+import { runNaivePeer, runPeer } from '../support/peerProcess.js';
 import { sleep, until } from '../support/stats.js';
 
 /**
@@ -89,23 +89,21 @@ export const burst: Scenario = {
 
       context.say('naive peer');
       await database.createSlots('naive');
-      const naiveSimulator = await AcceptingSimulator.start();
       let naiveBurst: Promise<{ startedAt: number; writtenAt: number }> | undefined;
-      const naive = await runPeer(
+      const naive = await runNaivePeer(
         {
           kind: 'naive',
           databaseUrl: database.url,
           slot: 'naive',
           expect: changes,
           timeLimitMs: naiveLimitMs,
-          verboseUrl: naiveSimulator.url,
-          list: LIST,
         },
+        {},
         () => {
           naiveBurst = burstOnce();
           naiveBurst.catch(() => {});
         },
-      ).finally(() => naiveSimulator.close());
+      );
       await naiveBurst;
 
       const elapsedMs = convergedAt - write.startedAt;

@@ -1,9 +1,9 @@
 import { percent, rssTarget, type Scenario } from '../scenario.js';
 import { AcceptingSimulator } from '../support/acceptances.js';
 import { BenchDatabase } from '../support/benchDatabase.js';
-import { DaemonProcess, LIST } from '../support/daemonProcess.js';
+import { DaemonProcess } from '../support/daemonProcess.js';
 import { deliverBacklog } from '../support/deliveryRun.js';
-import { runPeer } from '../support/peerProcess.js';
+import { runNaivePeer, runPeer } from '../support/peerProcess.js';
 import { sleep } from '../support/stats.js';
 
 const CHUNK_SIZE = 5_000;
@@ -78,16 +78,13 @@ export const fullResync: Scenario = {
       }
 
       context.say('naive peer');
-      const naiveSimulator = await AcceptingSimulator.start();
-      const naive = await runPeer({
+      const naive = await runNaivePeer({
         kind: 'naive-copy',
         databaseUrl: database.url,
         expect: rows,
         timeLimitMs: naiveLimitMs,
-        verboseUrl: naiveSimulator.url,
-        list: LIST,
         chunkSize: CHUNK_SIZE,
-      }).finally(() => naiveSimulator.close());
+      });
 
       const ratio = unthrottled.rate / keyset.rate;
       const throttledRate = throttledRows / (throttledWindowMs / 1000);

@@ -2,9 +2,9 @@ import pg from 'pg';
 import { rssTarget, type Scenario } from '../scenario.js';
 import { AcceptingSimulator } from '../support/acceptances.js';
 import { BenchDatabase, phoneOf } from '../support/benchDatabase.js';
-import { DaemonProcess, LIST, UNTHROTTLED } from '../support/daemonProcess.js';
+import { DaemonProcess, UNTHROTTLED } from '../support/daemonProcess.js';
 import { within } from '../support/deliveryRun.js';
-import { runPeer } from '../support/peerProcess.js';
+import { runNaivePeer, runPeer } from '../support/peerProcess.js';
 import { quantile } from '../support/stats.js';
 
 interface WriterRun {
@@ -97,23 +97,22 @@ export const liveWriter: Scenario = {
 
       context.say('naive peer');
       await database.createSlots('naive');
-      const naiveSimulator = await AcceptingSimulator.start({ latencyFromFirstName: true });
       let naiveWritten: Promise<WriterRun> | undefined;
-      const naive = await runPeer(
+      const naive = await runNaivePeer(
         {
           kind: 'naive',
           databaseUrl: database.url,
           slot: 'naive',
           expect: Number.MAX_SAFE_INTEGER,
           timeLimitMs: durationMs + 5_000,
-          verboseUrl: naiveSimulator.url,
-          list: LIST,
         },
+        { latencyFromFirstName: true },
         () => {
           naiveWritten = writeLive(database.url, 2_000_000, durationMs);
           naiveWritten.catch(() => {});
         },
-      ).finally(() => naiveSimulator.close());
+      );
+      const naiveSimulator = naive.simulator;
       const naiveWriter = await naiveWritten!;
 
       const flush = settings.flushIntervalMs;

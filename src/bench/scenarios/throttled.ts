@@ -1,8 +1,8 @@
 import { percent, rssTarget, type Scenario } from '../scenario.js';
 import { AcceptingSimulator } from '../support/acceptances.js';
 import { BenchDatabase } from '../support/benchDatabase.js';
-import { DaemonProcess, LIST } from '../support/daemonProcess.js';
-import { runPeer } from '../support/peerProcess.js';
+import { DaemonProcess } from '../support/daemonProcess.js';
+import { runNaivePeer } from '../support/peerProcess.js';
 import { mean, sleep } from '../support/stats.js';
 
 const RATE = 5;
@@ -64,16 +64,10 @@ export const throttled: Scenario = {
       const fullest = accepted.filter((entry) => entry.contacts === batchSize).length;
 
       context.say('naive peer');
-      const naiveSimulator = await AcceptingSimulator.start({ faults: { rateLimitPerSecond: RATE } });
-      const naive = await runPeer({
-        kind: 'naive',
-        databaseUrl: database.url,
-        slot: 'naive',
-        expect: rows,
-        timeLimitMs: naiveLimitMs,
-        verboseUrl: naiveSimulator.url,
-        list: LIST,
-      }).finally(() => naiveSimulator.close());
+      const naive = await runNaivePeer(
+        { kind: 'naive', databaseUrl: database.url, slot: 'naive', expect: rows, timeLimitMs: naiveLimitMs },
+        { faults: { rateLimitPerSecond: RATE } },
+      );
       const naiveRefused = naive.byStatus['429'] ?? 0;
       const naiveSeconds = naiveLimitMs / 1000;
 

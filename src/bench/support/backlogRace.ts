@@ -1,9 +1,7 @@
 import { type BenchContext, percent, rssTarget, type ScenarioResult } from '../scenario.js';
-import { AcceptingSimulator } from './acceptances.js';
 import { BenchDatabase } from './benchDatabase.js';
-import { LIST } from './daemonProcess.js';
 import { deliverBacklog } from './deliveryRun.js';
-import { runPeer } from './peerProcess.js';
+import { runNaivePeer, runPeer } from './peerProcess.js';
 
 /**
  * The same backlog of inserts consumed three times, each consumer on its own slot made before the writes: the
@@ -37,16 +35,13 @@ export async function raceBacklog(
       timeoutMs: 300_000,
     });
     context.say('naive peer');
-    const simulator = await AcceptingSimulator.start();
-    const naive = await runPeer({
+    const naive = await runNaivePeer({
       kind: 'naive',
       databaseUrl: database.url,
       slot: 'naive',
       expect: rows,
       timeLimitMs: naiveLimitMs,
-      verboseUrl: simulator.url,
-      list: LIST,
-    }).finally(() => simulator.close());
+    });
 
     const ratio = daemon.rate / ceiling.rate;
     return {

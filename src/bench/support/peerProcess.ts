@@ -1,6 +1,8 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PeerMessage, PeerOptions, PeerReport } from '../peer.js';
+import { AcceptingSimulator } from './acceptances.js';
+import { LIST } from './daemonProcess.js';
 import { RssSampler } from './rssSampler.js';
 
 const PEER = fileURLToPath(new URL('../peer.js', import.meta.url));
@@ -41,4 +43,22 @@ export function runPeer(options: PeerOptions, onStarted?: (at: number) => void):
       resolve({ ...report, peakRssMb: rss.peakMb, seconds, rate: report.changes / seconds });
     });
   });
+}
+
+/**
+ * A naive peer (one POST per change) against a simulator of its own, started with `simulator` and closed once
+ * the peer is done; the simulator is returned too, for what it recorded.
+ */
+export async function runNaivePeer(
+  options: Omit<PeerOptions, 'verboseUrl' | 'list'>,
+  simulator: Parameters<typeof AcceptingSimulator.start>[0] = {},
+  onStarted?: (at: number) => void,
+): Promise<PeerOutcome & { simulator: AcceptingSimulator }> {
+  const accepting = await AcceptingSimulator.start(simulator);
+  try {
+    const outcome = await runPeer({ ...options, verboseUrl: accepting.url, list: LIST }, onStarted);
+    return { ...outcome, simulator: accepting };
+  } finally {
+    await accepting.close();
+  }
 }
