@@ -295,11 +295,15 @@ export class Daemon {
     return this.stopping;
   }
 
-  /** Liveness: not wedged — work that waits has seen an API outcome (even a failed one) recently. */
+  /**
+   * Liveness: not wedged — contacts have waited 5 minutes without any request to Verbose ending (even failing)
+   * meanwhile. Counted from the later of the two, so the first change after a quiet hour is not "wedged".
+   */
   health(): ProbeResult {
     const pending = this.coalescer?.size ?? 0;
-    const lastAt = this.lastApiOutcome?.at;
-    const wedged = pending > 0 && lastAt !== undefined && this.now() - lastAt > WEDGED_AFTER_MS;
+    const waitingSince = this.coalescer?.waitingSince;
+    const lastAt = this.lastApiOutcome?.at ?? Number.NEGATIVE_INFINITY;
+    const wedged = waitingSince !== undefined && this.now() - Math.max(waitingSince, lastAt) > WEDGED_AFTER_MS;
     return {
       ok: !wedged,
       detail: {

@@ -188,6 +188,7 @@ export class Coalescer {
   private readonly listeners = new Set<() => void>();
   private roomWaiters: (() => void)[] = [];
   private closedThrough: Lsn = 0n;
+  private busySince: number | undefined;
 
   constructor(private readonly options: CoalescerOptions) {
     if (!Number.isSafeInteger(options.maxPending) || options.maxPending < 1) {
@@ -198,6 +199,11 @@ export class Coalescer {
   /** `max_pending_contacts`; the memories of recent phones beside it are sized by it too. */
   get capacity(): number {
     return this.options.maxPending;
+  }
+
+  /** Since when some contact has been undelivered without a break (undefined while there is none). */
+  get waitingSince(): number | undefined {
+    return this.busySince;
   }
 
   /** Undelivered entries, waiting or in flight. */
@@ -242,6 +248,7 @@ export class Coalescer {
     }
     const entry = new Entry(this, change.target, key, change.phone, this.closedThrough, change);
     this.undelivered.push(entry);
+    if (this.undelivered.size === 1) this.busySince = this.options.now();
     this.newestByPhone.set(change.phone, entry);
     if (newest) {
       newest.successor = entry;
@@ -308,6 +315,7 @@ export class Coalescer {
     for (const contact of contacts) {
       const entry = this.own(contact);
       this.undelivered.remove(entry);
+      if (this.undelivered.size === 0) this.busySince = undefined;
       entry.state = 'done';
       if (this.newestByPhone.get(entry.phone) === entry) this.newestByPhone.delete(entry.phone);
       const next = entry.successor;
