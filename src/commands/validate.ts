@@ -98,10 +98,8 @@ async function checkDatabase(
   say(`  ${await describePublication(client, config.source.publication)}`);
 
   const problems = await checkMappings(client, mapper, config.mappings);
-  for (const problem of problems) {
-    const hint = problem.suggestions.length > 0 ? `; did you mean ${problem.suggestions.join(' or ')}?` : '';
-    say(`✗ ${loaded.file}: ${problem.path}: ${problem.message}${hint}`);
-  }
+  // Each message already ends with its "did you mean".
+  for (const problem of problems) say(`✗ ${loaded.file}: ${problem.path}: ${problem.message}`);
   if (problems.length > 0) return INVALID;
 
   say('Preview: the contacts a few real rows would become (nothing is sent)');

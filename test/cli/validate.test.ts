@@ -55,7 +55,7 @@ describe('verbose-sync validate', () => {
   it('names an unknown column with the closest real ones, and exits 2', async () => {
     const result = await validate(p.yaml().replace('phone: [mobile, phone]', 'phone: [mobil, phone]'));
     expect(result.code).toBe(2);
-    expect(result.stdout).toMatch(/mappings\[0\]\.fields\.phone.*mobil.*did you mean mobile/);
+    expect(result.stdout).toMatch(/mappings\[0\]\.fields\.phone.*mobil.*did you mean "mobile"\?$/m);
   });
 
   it('says a refused API key plainly and exits 1, without printing the key', async () => {
