@@ -31,6 +31,8 @@ interface RelationCodec {
   table: string;
   columns: { name: string; decoder: Decoder }[];
   key: readonly string[];
+  /** The key's columns with their decoders, in key order. */
+  keyColumns: { name: string; decoder: Decoder | undefined }[];
 }
 
 type RowMessage =
@@ -72,7 +74,8 @@ export class ChangeDecoder {
         const oldTuple = message.key ?? message.old;
         let oldKey: Row | undefined;
         if (oldTuple) {
-          const old = pick(decodeTuple(oldTuple, codec), codec.key);
+          // Only the key is kept of the old row: under REPLICA IDENTITY FULL it is the whole row.
+          const old = decodeKey(oldTuple, codec);
           // A key column that is TOASTed and unchanged is not in the new tuple but is in the old key.
           for (const column of codec.key) {
             if (key[column] === UNCHANGED && old[column] !== undefined) key[column] = old[column]!;
@@ -106,10 +109,13 @@ export class ChangeDecoder {
       const table = tableName(relation);
       const names = new Set(relation.columns.map((c) => c.name));
       const configured = this.keyColumns?.get(table);
+      const columns = relation.columns.map((c) => ({ name: c.name, decoder: this.types.get(c.typeOid) }));
+      const key = configured?.every((c) => names.has(c)) ? configured : relation.keyColumns;
       codec = {
         table,
-        columns: relation.columns.map((c) => ({ name: c.name, decoder: this.types.get(c.typeOid) })),
-        key: configured?.every((c) => names.has(c)) ? configured : relation.keyColumns,
+        columns,
+        key,
+        keyColumns: key.map((name) => ({ name, decoder: columns.find((c) => c.name === name)?.decoder })),
       };
       this.codecs.set(relation, codec);
     }
@@ -128,6 +134,15 @@ function decodeTuple(tuple: Record<string, unknown>, codec: RelationCodec): Row 
     if (name in tuple) row[name] = decodeColumn(tuple[name], decoder);
   }
   return row;
+}
+
+/** `pick(decodeTuple(tuple, codec), codec.key)`, decoding the key's columns only. */
+function decodeKey(tuple: Record<string, unknown>, codec: RelationCodec): Row {
+  const key: Row = {};
+  for (const { name, decoder } of codec.keyColumns) {
+    key[name] = name in tuple && decoder ? decodeColumn(tuple[name], decoder) : null;
+  }
+  return key;
 }
 
 function pick(row: Row, columns: readonly string[]): Row {
