@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Wakeup } from '../delivery/wakeup.js';
 import type { Lsn, Row, RowChange } from '../domain.js';
+import { asError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { keyString } from './keyString.js';
@@ -182,7 +183,11 @@ export class Backfill {
     const rows = chunk.truncated
       ? []
       : chunk.rows
-          .filter((row) => !chunk.changed.has(keyString(row.key, chunk.shape.keyColumns)))
+          // The rows changed while the chunk was read are newer in the stream than in the chunk.
+          .filter(
+            (row) =>
+              chunk.changed.size === 0 || !chunk.changed.has(keyString(row.key, chunk.shape.keyColumns)),
+          )
           .map((row) => ({ ...row, commitLsn: message.lsn }));
     if (chunk.highLsn === undefined) {
       chunk.highLsn = message.lsn;
@@ -470,7 +475,7 @@ export class Backfill {
 
   private fail(run: Run, error: unknown): void {
     if (run.failure) return;
-    run.failure = error instanceof Error ? error : new Error(String(error));
+    run.failure = asError(error);
     this.options.log.error({ err: run.failure, resync: run.progress.id }, 'full resync failed');
     this.signal.notify();
     this.options.onError?.(run.failure);

@@ -1,5 +1,5 @@
 import type { CustomTypesConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import type { JsonValue, Row, RowChange } from '../domain.js';
+import type { Row, RowChange } from '../domain.js';
 import { quoteIdent } from '../source/setup.js';
 import { TYPE_LOOKUP_SQL, TypeDecoders, type TypeInfo } from '../source/values.js';
 
@@ -10,12 +10,6 @@ import { TYPE_LOOKUP_SQL, TypeDecoders, type TypeInfo } from '../source/values.j
  */
 export interface Sql {
   query<R extends QueryResultRow = QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>>;
-}
-
-/** Text → value per column type; the stream's `TypeDecoders` by default, so both sides decode alike. */
-export interface ColumnDecoders {
-  resolve(typeOids: Iterable<number>): Promise<void>;
-  get(typeOid: number): (text: string) => JsonValue;
 }
 
 export interface KeyColumn {
@@ -61,17 +55,13 @@ export interface ChunkReader {
  * made of): `WHERE (k1, k2) > ($1, $2) ORDER BY k1, k2 LIMIT n`, an index range scan whatever the offset.
  */
 export class KeysetReader implements ChunkReader {
-  private readonly decoders: ColumnDecoders;
+  /** The stream's decoders (a reader of their own), so that a row read here equals the same row streamed. */
+  private readonly decoders: TypeDecoders;
 
-  constructor(
-    private readonly sql: Sql,
-    decoders?: ColumnDecoders,
-  ) {
-    this.decoders =
-      decoders ??
-      new TypeDecoders(
-        async (oids) => (await sql.query<TypeInfo>({ text: TYPE_LOOKUP_SQL, values: [oids] })).rows,
-      );
+  constructor(private readonly sql: Sql) {
+    this.decoders = new TypeDecoders(
+      async (oids) => (await sql.query<TypeInfo>({ text: TYPE_LOOKUP_SQL, values: [oids] })).rows,
+    );
   }
 
   async describe(
