@@ -35,7 +35,8 @@ export interface CheckpointOptions {
  * data, already newer than anything else merged, and the server resends that transaction in full (same data,
  * merged again; its entries' floors still hold the checkpoint below its commit). Transactions received in full
  * before the reconnect come again with commit LSNs at or below `lastCommitted`: `committed()` ignores those
- * positions and `Coalescer.add()` ignores their changes as replays.
+ * positions and `ChangeRouter.onChange()` skips their changes as replays (`Coalescer.add()` ignores them too,
+ * for callers that feed it directly).
  */
 export class Checkpoint {
   private committedLsn: Lsn;

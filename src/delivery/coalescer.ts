@@ -238,7 +238,10 @@ export class Coalescer {
         if (queue) queue.lastMergeAt = newest.mergedAt;
         if (becameLive) this.promote(newest);
       }
-      this.changed();
+      // A merge never makes more work due (it only moves "quiet" later), so it wakes no one, unless it made
+      // the entry live, which changes its priority. Waking every worker on each merge cost a pass over every
+      // target's backlog per change in a burst.
+      if (becameLive) this.changed();
       return 'merged';
     }
     if (this.full) {
@@ -347,7 +350,7 @@ export class Coalescer {
     if (lsn > this.closedThrough) this.closedThrough = lsn;
   }
 
-  /** Calls `listener` after every add and completion; returns the unsubscribe function. */
+  /** Calls `listener` after every new entry, completion, and merge that makes an entry live; returns the unsubscribe function. */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -223,12 +223,15 @@ export class Delivery {
         continue;
       }
       const taken = this.options.coalescer.take(pick.backlog.targetKey, pick.size);
-      const unchanged = taken.filter((contact) => contact.live && this.acceptedContacts.unchanged(contact));
+      const batch: CoalescedContact[] = [];
+      const unchanged: CoalescedContact[] = [];
+      for (const contact of taken) {
+        (contact.live && this.acceptedContacts.unchanged(contact) ? unchanged : batch).push(contact);
+      }
       if (unchanged.length > 0) {
         this.options.metrics.contactsUnchanged.inc(unchanged.length);
         this.done(unchanged);
       }
-      const batch = unchanged.length > 0 ? taken.filter((contact) => !unchanged.includes(contact)) : taken;
       if (batch.length > 0) await this.deliver(pick.backlog.target, batch);
       else if (!this.options.dryRun) this.options.budget.giveBack();
     }
