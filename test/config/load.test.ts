@@ -79,6 +79,18 @@ describe('configPath', () => {
 });
 
 /** Each malformed config gets one clear message naming the line and the key path; never a stack trace. */
+describe('state_dir', () => {
+  const withoutStateDir = example.replace(/^state_dir:.*$/m, '');
+
+  it('defaults to $VERBOSE_SYNC_STATE_DIR (the image sets it to its volume), and the file wins over it', () => {
+    const fromEnv = parseConfig(withoutStateDir, 'sync.yaml', { ...env, VERBOSE_SYNC_STATE_DIR: '/volume' });
+    expect(fromEnv.config.state_dir).toBe('/volume');
+    const fromFile = parseConfig(example, 'sync.yaml', { ...env, VERBOSE_SYNC_STATE_DIR: '/volume' });
+    expect(fromFile.config.state_dir).toBe('./state');
+    expect(parseConfig(withoutStateDir, 'sync.yaml', env).config.state_dir).toBe('./state');
+  });
+});
+
 describe('malformed configurations', () => {
   const cases: [string, string, NodeJS.ProcessEnv, RegExp][] = [
     [

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageNodeFlags } from '../../src/bench/support/daemonProcess.js';
 import { spawnDaemon } from '../support/daemonProcess.js';
 import { createPipeline, eventually, type Pipeline } from '../support/pipeline.js';
 
@@ -32,6 +33,24 @@ mappings:
     daemon.kill('SIGTERM');
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
     expect(daemon.logs.some((l) => l.msg === 'stopped')).toBe(true);
+  });
+
+  it('warns at start when the heap limit is small for max_pending_contacts, and not with the image settings', async () => {
+    const small = await spawnDaemon(dir, p.yaml('max_pending_contacts: 200000'), [], {
+      NODE_OPTIONS: '--max-old-space-size=64',
+    });
+    const warning = await small.waitForLog(
+      /^the heap limit \(\d+ MB\) is small for max_pending_contacts 200000/,
+    );
+    expect(String(warning.msg)).toMatch(/raise --max-old-space-size in NODE_OPTIONS by \d+ MB or more/);
+    small.kill('SIGTERM');
+    expect(await small.exited).toEqual({ code: 0, signal: null });
+
+    const image = await spawnDaemon(dir, p.yaml(), [], { NODE_OPTIONS: (await imageNodeFlags()).join(' ') });
+    await image.waitForLog(/^streaming/);
+    image.kill('SIGTERM');
+    expect(await image.exited).toEqual({ code: 0, signal: null });
+    expect(image.logs.some((line) => /heap limit/.test(String(line.msg)))).toBe(false);
   });
 
   it('with --dry-run prints each request it would make, sends nothing and acknowledges nothing', async () => {

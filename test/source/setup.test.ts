@@ -121,6 +121,23 @@ describe('prepareSource', () => {
     expect(report.keyColumns.get('public.keyless')).toEqual(['phone']);
   });
 
+  it('refuses a table with REPLICA IDENTITY NOTHING, whose updates PostgreSQL would refuse once published', async () => {
+    await db.query(`CREATE TABLE no_identity (id int PRIMARY KEY, phone text);
+      ALTER TABLE no_identity REPLICA IDENTITY NOTHING`);
+    const options = {
+      url: db.url,
+      slot: 'setup_nothing',
+      publication: 'setup_nothing',
+      tables: ['public.no_identity'],
+    };
+    await expect(prepareSource(options)).rejects.toThrow(
+      /Table public\.no_identity has REPLICA IDENTITY NOTHING.*Run: ALTER TABLE "public"\."no_identity" REPLICA IDENTITY DEFAULT;/,
+    );
+    // Nothing was published or created: the CRM's own updates of that table still work.
+    expect(await publishedTables('setup_nothing')).toEqual([]);
+    await db.query(`INSERT INTO no_identity VALUES (1, '+12125550101'); UPDATE no_identity SET phone = NULL`);
+  });
+
   it('never alters a publication it did not create, and says how to add the missing tables', async () => {
     await db.query('CREATE PUBLICATION theirs FOR TABLE "Person"');
     const options = {
