@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ShutdownHook } from './commands/shutdown.js';
 import { ConfigError, configPath, type LoadedConfig, loadConfig } from './config/load.js';
+import { errorMessage } from './errors.js';
 import { scrubber } from './log.js';
 import { SIMULATOR_USAGE, SimulatorArgsError } from './simulator/options.js';
 
@@ -133,9 +134,7 @@ let stopsGracefully = false;
 
 function stopNow(signal: NodeJS.Signals): void {
   stopCommand?.(signal).catch((error: unknown) => {
-    process.stderr.write(
-      scrub(`shutdown failed: ${error instanceof Error ? error.message : String(error)}\n`),
-    );
+    process.stderr.write(scrub(`shutdown failed: ${errorMessage(error)}\n`));
     process.exit(1);
   });
 }
@@ -182,7 +181,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${(error as Error).message}\nRun verbose-sync --help for usage.\n`);
       process.exit(2);
     }
-    process.stderr.write(scrub(`verbose-sync: ${error instanceof Error ? error.message : String(error)}\n`));
+    process.stderr.write(scrub(`verbose-sync: ${errorMessage(error)}\n`));
     process.exit(1);
   },
 );

@@ -303,7 +303,8 @@ export class Daemon {
     const pending = this.coalescer?.size ?? 0;
     const waitingSince = this.coalescer?.waitingSince;
     const lastAt = this.lastApiOutcome?.at ?? Number.NEGATIVE_INFINITY;
-    const wedged = waitingSince !== undefined && this.now() - Math.max(waitingSince, lastAt) > WEDGED_AFTER_MS;
+    const wedged =
+      waitingSince !== undefined && this.now() - Math.max(waitingSince, lastAt) > WEDGED_AFTER_MS;
     return {
       ok: !wedged,
       detail: {

@@ -1,5 +1,6 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { errorMessage } from './errors.js';
 
 /** A state file that cannot be read or written; the message names the file and what to do. */
 export class StateFileError extends Error {
@@ -79,7 +80,7 @@ export function fileError(error: unknown, action: string, path: string): StateFi
     ENOTDIR: 'a part of the path is a file, not a directory; point state_dir at a directory',
     EISDIR: 'a directory is in the way of the file; remove it or point state_dir elsewhere',
   };
-  const reason = (code && advice[code]) ?? (error instanceof Error ? error.message : String(error));
+  const reason = (code && advice[code]) ?? errorMessage(error);
   return new StateFileError(`Cannot ${action} ${path}: ${reason}${code ? ` (${code})` : ''}`, {
     cause: error,
   });

@@ -1,5 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import { Daemon, StartInterrupted } from '../daemon.js';
+import { errorMessage } from '../errors.js';
 import { createLogger, scrubber } from '../log.js';
 import { heapShortfall } from '../ops/heapRoom.js';
 import { Metrics } from '../ops/metrics.js';
@@ -64,7 +65,7 @@ export async function runDaemon(
       await daemon.done;
       return 0;
     }
-    const message = scrub(error instanceof Error ? error.message : String(error));
+    const message = scrub(errorMessage(error));
     // A fatal error after start was logged by the daemon as it stopped; one from start() was not.
     if (!started) log.fatal({ kind: error instanceof Error ? error.name : 'Error' }, message);
     await daemon.stop().catch(() => {});

@@ -1,4 +1,5 @@
 import type { LoadedConfig } from '../config/load.js';
+import { errorMessage } from '../errors.js';
 import { scrubber } from '../log.js';
 import { readSourceStatus } from '../ops/sourceStatus.js';
 import { readStateStatus } from '../ops/stateStatus.js';
@@ -19,7 +20,7 @@ export async function runStatus(loaded: LoadedConfig, options: { json: boolean }
       publication: config.source.publication,
     }).then(
       (status) => ({ status }),
-      (error: unknown) => ({ error: describe(error) }),
+      (error: unknown) => ({ error: errorMessage(error) }),
     ),
     readStateStatus({ stateDir: config.state_dir, slot: config.source.slot, now: Date.now() }),
   ]);
@@ -33,15 +34,4 @@ export async function runStatus(loaded: LoadedConfig, options: { json: boolean }
   const text = options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report);
   process.stdout.write(scrub(text));
   return 'error' in source ? 1 : 0;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) {
-    return [...new Set(error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))))].join(
-      '; ',
-    );
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: string }).code;
-  return message || code || 'unknown error';
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { LoadedConfig } from '../config/load.js';
 import { verboseClient } from '../delivery/deliveryStage.js';
+import { errorMessage } from '../errors.js';
 import { scrubber } from '../log.js';
 import { Mapper } from '../mapping/mapper.js';
 import { checkMappings, formatPreview, previewMappings } from '../mapping/preview.js';
@@ -38,7 +39,7 @@ export async function runValidate(loaded: LoadedConfig): Promise<number> {
     await client.connect();
     connected = true;
   } catch (error) {
-    say(`? database: could not connect (${describe(error)}); its checks were skipped`);
+    say(`? database: could not connect (${errorMessage(error)}); its checks were skipped`);
     unchecked += 1;
   }
   if (connected) {
@@ -132,8 +133,4 @@ async function describePublication(client: pg.Client, publication: string): Prom
   if (!row)
     return `publication ${publication}: does not exist yet; the first run creates it for the mapped tables`;
   return `publication ${publication}: exists, publishing ${(row.tables ?? []).join(', ') || 'no tables'}`;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

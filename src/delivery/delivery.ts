@@ -1,5 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import { type ListTarget, targetKey } from '../domain.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { RepeatedFailure } from '../ops/repeatedFailure.js';
@@ -517,12 +518,9 @@ export class Delivery {
     const fatal =
       error instanceof DeliveryFatalError
         ? error
-        : new DeliveryFatalError(
-            `delivery stopped: ${error instanceof Error ? error.message : String(error)}`,
-            {
-              cause: error,
-            },
-          );
+        : new DeliveryFatalError(`delivery stopped: ${errorMessage(error)}`, {
+            cause: error,
+          });
     this.failure = fatal;
     this.options.checkpoint.hold();
     this.halt.abort();

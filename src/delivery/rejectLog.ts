@@ -2,6 +2,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { ContactFields, JsonValue, ListTarget, Rejection } from '../domain.js';
+import { errorMessage } from '../errors.js';
 import { RecentMap } from '../recentMap.js';
 import { ensureStateDir, fileError, StateFileError, writeFileAtomic } from '../stateFiles.js';
 import type { Now } from './clock.js';
@@ -155,7 +156,7 @@ export class RejectLog implements RejectSink {
     const release = await lockfile.lock(`${this.file}.retry`, LOCK).catch((error: unknown) => {
       throw new StateFileError(
         `another verbose-sync rejects --retry is running on ${this.options.stateDir} ` +
-          `(${this.file}.retry.lock is held: ${error instanceof Error ? error.message : String(error)}); ` +
+          `(${this.file}.retry.lock is held: ${errorMessage(error)}); ` +
           'wait for it to finish',
       );
     });
@@ -239,7 +240,7 @@ export class RejectLog implements RejectSink {
       } catch (error) {
         throw new StateFileError(
           `${this.file} is being written by another process (${this.file}.lock has been held for too long): ` +
-            `${error instanceof Error ? error.message : String(error)}. If no verbose-sync runs on this state ` +
+            `${errorMessage(error)}. If no verbose-sync runs on this state ` +
             `directory, remove the directory ${this.file}.lock (only it).`,
         );
       }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { ListTarget } from '../domain.js';
+import { errorMessage } from '../errors.js';
 import { scrubber } from '../log.js';
 import type { Now } from './clock.js';
 import type { VerboseContact } from './coalescer.js';
@@ -243,7 +244,7 @@ export class VerboseClient implements ContactSender {
       };
     }
     // Only the code and message: undici errors can carry the request, headers included.
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const detail = this.scrub(
       `${typeof code === 'string' ? `${code}: ` : ''}${message}`.slice(0, SNIPPET_CHARS),
     );

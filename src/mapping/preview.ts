@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { type Mapping, qualifiedTable } from '../config/schema.js';
 import { editDistance, nearest, typoTolerance } from '../config/suggest.js';
 import type { ColumnValue, JsonValue, Row } from '../domain.js';
+import { errorMessage } from '../errors.js';
 import { findTable } from '../source/setup.js';
 import { columnReferences, type Mapper, type MappingOutcome } from './mapper.js';
 
@@ -129,7 +130,7 @@ export async function previewMappings(
         }),
       });
     } catch (error) {
-      tables.push({ table, rows: [], error: error instanceof Error ? error.message : String(error) });
+      tables.push({ table, rows: [], error: errorMessage(error) });
     }
   }
   return { tables };

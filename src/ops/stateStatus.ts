@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKPOINT_FILE } from '../delivery/checkpointStore.js';
 import { RejectLog, type RejectRecord, type RejectStage, rejectedRows } from '../delivery/rejectLog.js';
+import { errorMessage } from '../errors.js';
 import { parseLsn } from '../lsn.js';
 import { ProgressStore, type ResyncProgress } from '../resync/progressStore.js';
 
@@ -54,7 +55,7 @@ async function readout<T>(read: () => Promise<T | undefined>): Promise<Readout<T
   try {
     return { value: await read() };
   } catch (error) {
-    return { problem: error instanceof Error ? error.message : String(error) };
+    return { problem: errorMessage(error) };
   }
 }
 

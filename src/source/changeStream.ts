@@ -1,14 +1,13 @@
 import type pg from 'pg';
 import { LogicalReplicationService, type Pgoutput } from 'pg-logical-replication';
 import type { Lsn, RowChange } from '../domain.js';
-import { asError } from '../errors.js';
+import { asError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import type { Metrics } from '../ops/metrics.js';
 import { RepeatedFailure } from '../ops/repeatedFailure.js';
 import { ChangeDecoder, TextPgoutputPlugin } from './pgoutput.js';
 import {
-  errorMessage,
   quoteIdent,
   SLOT_SQL,
   SlotLostError,

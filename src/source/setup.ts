@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { editDistance } from '../config/suggest.js';
 import type { Lsn } from '../domain.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseLsn } from '../lsn.js';
 
@@ -560,8 +561,4 @@ export function closeNames(name: string, candidates: readonly string[], max = 3)
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
