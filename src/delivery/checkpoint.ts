@@ -15,7 +15,6 @@ export interface CheckpointOptions {
   now: Now;
   metrics?: {
     acknowledgedLsn: { set(value: number): void };
-    checkpointAgeSeconds: { set(value: number): void };
   };
 }
 
@@ -87,8 +86,8 @@ export class Checkpoint {
       for (const listener of this.listeners) listener(candidate);
     }
     // With nothing waiting the age is 0, and it counts from the moment something starts waiting.
+    // (The age gauge is read from ageSeconds() when /metrics is scraped, not set on every commit.)
     if (this.acknowledgedLsn >= this.committedLsn) this.movedAt = now;
-    this.options.metrics?.checkpointAgeSeconds.set((now - this.movedAt) / 1000);
     return this.acknowledgedLsn;
   }
 
