@@ -121,15 +121,17 @@ export class RejectLog implements RejectSink {
       try {
         const handle = await open(this.file, 'a+');
         try {
-          const found = fingerprint(await handle.stat());
+          const stat = await handle.stat();
+          const found = fingerprint(stat);
           const changedElsewhere = this.leftAs !== found;
           // Another process (a crashed `rejects --retry`, a person) may have left a torn last line.
           if (changedElsewhere) this.checkedTail = false;
-          if (this.options.collapseRepeats && (await this.repeats(record, handle, changedElsewhere))) {
+          const reload = changedElsewhere ? stat.size : undefined;
+          if (this.options.collapseRepeats && (await this.repeats(record, handle, reload))) {
             this.leftAs = found;
             return false;
           }
-          if (!this.checkedTail) await dropTornLine(handle);
+          if (!this.checkedTail) await dropTornLine(handle, stat.size);
           await handle.appendFile(`${JSON.stringify(record)}\n`, 'utf8');
           await handle.datasync();
           this.checkedTail = true;
@@ -168,13 +170,14 @@ export class RejectLog implements RejectSink {
   }
 
   /** True when the file's latest reject of the row says just what `record` says. */
-  private async repeats(record: RejectRecord, handle: FileHandle, reload: boolean): Promise<boolean> {
+  /** `reloadSize`: the file changed elsewhere (or this is the first append) and is this long. */
+  private async repeats(record: RejectRecord, handle: FileHandle, reloadSize?: number): Promise<boolean> {
     const retrying = await lockfile.check(`${this.file}.retry`, LOCK);
     if (retrying) return false;
-    if (reload) {
+    if (reloadSize !== undefined) {
       // First append, or the file was changed by another process: learn what it says now.
       this.latest.clear();
-      for (const old of await recentRecords(handle)) this.latest.set(rowId(old), verdict(old));
+      for (const old of await recentRecords(handle, reloadSize)) this.latest.set(rowId(old), verdict(old));
     }
     return this.latest.get(rowId(record)) === verdict(record);
   }
@@ -272,8 +275,7 @@ const RECENT_BYTES = 8 * 1024 * 1024;
  * The records at the end of the file, leniently: the daemon only uses them to skip repeats, so a line it cannot
  * read (a person's edit) is no reason to stop, and a file of millions of rejects is not read whole.
  */
-async function recentRecords(handle: FileHandle): Promise<RejectRecord[]> {
-  const { size } = await handle.stat();
+async function recentRecords(handle: FileHandle, size: number): Promise<RejectRecord[]> {
   const length = Math.min(size, RECENT_BYTES);
   const tail = Buffer.alloc(length);
   await handle.read(tail, 0, length, size - length);
@@ -284,8 +286,7 @@ async function recentRecords(handle: FileHandle): Promise<RejectRecord[]> {
 }
 
 /** Cuts a last line that has no newline (a crash mid-append) so the next line starts clean. */
-async function dropTornLine(handle: FileHandle): Promise<void> {
-  const { size } = await handle.stat();
+async function dropTornLine(handle: FileHandle, size: number): Promise<void> {
   if (size === 0) return;
   // A torn line is one record: the last 1 MiB holds the newline before it unless the file is one torn line.
   const length = Math.min(size, 1024 * 1024);
