@@ -53,7 +53,7 @@ export async function checkMappings(
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
         AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`,
   );
-  const columnsByTable = new Map<string, string[]>();
+  const columnsByTable = new Map<string, TableColumn[]>();
   for (const table of mapper.tables()) {
     const [schema, name] = splitTable(table);
     if (!relations.some((r) => r.schema === schema && r.name === name)) continue;
@@ -83,8 +83,23 @@ export async function checkMappings(
     }
     const columns = columnsByTable.get(table) ?? [];
     for (const reference of columnReferences(mapping)) {
-      if (columns.includes(reference.column)) continue;
-      const suggestions = nearest(reference.column, columns);
+      const column = columns.find((c) => c.name === reference.column);
+      if (column?.generated) {
+        problems.push({
+          path: `mappings[${index}].${reference.path}`,
+          message:
+            `column ${JSON.stringify(reference.column)} of ${table} is a generated column, which logical replication ` +
+            'does not send: its value would arrive with a full resync but never with a change. Map the columns ' +
+            'it is computed from (a template can join them)',
+          suggestions: [],
+        });
+        continue;
+      }
+      if (column) continue;
+      const suggestions = nearest(
+        reference.column,
+        columns.map((c) => c.name),
+      );
       problems.push({
         path: `mappings[${index}].${reference.path}`,
         message: `column ${JSON.stringify(reference.column)} does not exist in ${table}${didYouMean(suggestions)}`,
@@ -211,9 +226,14 @@ function splitTable(table: string): [schema: string, name: string] {
   return [table.slice(0, dot), table.slice(dot + 1)];
 }
 
-async function columnsOf(client: pg.Client, schema: string, table: string): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT a.attname AS name
+interface TableColumn {
+  name: string;
+  generated: boolean;
+}
+
+async function columnsOf(client: pg.Client, schema: string, table: string): Promise<TableColumn[]> {
+  const { rows } = await client.query<TableColumn>(
+    `SELECT a.attname AS name, a.attgenerated <> '' AS generated
        FROM pg_attribute a
        JOIN pg_class c ON c.oid = a.attrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -221,7 +241,7 @@ async function columnsOf(client: pg.Client, schema: string, table: string): Prom
       ORDER BY a.attnum`,
     [schema, table],
   );
-  return rows.map((r) => r.name);
+  return rows;
 }
 
 function kindName(kind: string): string {

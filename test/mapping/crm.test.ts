@@ -243,6 +243,29 @@ describe('ready-made mappings on real CRM tables', () => {
     ]);
   });
 
+  it('validate refuses a generated column, whose changes logical replication never sends', async () => {
+    await db.sql.query(`CREATE TABLE IF NOT EXISTS generated_people (id int PRIMARY KEY, first text, last text,
+      mobile text, full_name text GENERATED ALWAYS AS (first || ' ' || last) STORED)`);
+    const cfg = config(
+      `
+mappings:
+  - table: generated_people
+    fields: { phone: mobile, first_name: full_name }
+`,
+      'US',
+    );
+    const problems = await checkMappings(db.sql, Mapper.fromConfig(cfg), cfg.mappings);
+    expect(problems).toEqual([
+      {
+        path: 'mappings[0].fields.first_name',
+        message: expect.stringMatching(
+          /^column "full_name" of public\.generated_people is a generated column, which logical replication does not send/,
+        ),
+        suggestions: [],
+      },
+    ]);
+  });
+
   it('validate names each unknown table and column with the closest existing names', async () => {
     const cfg = config(
       `
