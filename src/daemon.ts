@@ -132,6 +132,7 @@ export class Daemon {
       slot: config.source.slot,
       publication: config.source.publication,
       tables: this.mapper.tables(),
+      mappedColumns: new Map(this.mapper.tables().map((table) => [table, this.mapper.columnsOf(table)])),
       lostSlot: this.options.fullResync ? 'recreate' : 'error',
       // With a checkpoint the slot existed: a new one would skip what changed while it was gone, so only
       // --full-resync (which reloads every row) may create it again. Every start fails until then.

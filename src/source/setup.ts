@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { editDistance } from '../config/suggest.js';
+import { editDistance, nearest } from '../config/suggest.js';
 import type { Lsn } from '../domain.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -34,6 +34,8 @@ export interface PrepareSourceOptions {
   publication: string;
   /** The mapped tables as `schema.table`, each part exactly as named in the database (unquoted). */
   tables: readonly string[];
+  /** The columns the mappings read, by table: each must be one that replication sends. */
+  mappedColumns?: ReadonlyMap<string, readonly string[]>;
   /**
    * A slot found invalidated: `error` (the default) throws `SlotLostError`; `recreate` drops it and creates a
    * new one (for `--full-resync`, which reloads every row anyway).
@@ -96,6 +98,7 @@ export async function prepareSource(options: PrepareSourceOptions): Promise<Sour
 
 async function prepare(client: pg.Client, options: PrepareSourceOptions): Promise<SourceReport> {
   const verified = await verifySource(client, options.tables);
+  checkMappedColumns(verified.tables, options.mappedColumns);
   const tables = verified.tables.map((t) => t.name);
   const publication = await ensurePublication(client, options, tables);
   const slot = await ensureSlot(client, options, verified.database);
@@ -258,6 +261,26 @@ export async function findTable(
     };
   }
   return { name, key, wholeRowKey: rel.replident === 'f' && !primary, columns };
+}
+
+/**
+ * Before anything is created on the server: a mapped column that replication does not send would leave its
+ * field empty in every change (a typo), or filled by a full resync only (a generated column).
+ */
+function checkMappedColumns(tables: readonly FoundTable[], mapped?: ReadonlyMap<string, readonly string[]>) {
+  const problems: string[] = [];
+  for (const table of tables) {
+    for (const column of mapped?.get(table.name) ?? []) {
+      if (table.columns.includes(column)) continue;
+      const close = nearest(column, table.columns);
+      problems.push(
+        `Column ${JSON.stringify(column)} of ${table.name} is mapped but replication does not send it: there is ` +
+          `no such column${close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : ''}, or it is a ` +
+          'generated column. Run verbose-sync validate for the details.',
+      );
+    }
+  }
+  if (problems.length > 0) throw new SourceError(problems.join('\n'));
 }
 
 async function replicatedColumns(client: pg.Client, oid: number): Promise<string[]> {

@@ -143,4 +143,29 @@ describe('start-up decisions that must never skip a row', () => {
       await daemon.stop();
     }
   });
+
+  it('refuses to start on a mapped column that replication does not send, before creating anything', async () => {
+    await p.db.query(`ALTER TABLE people ADD COLUMN shout text GENERATED ALWAYS AS (upper(name)) STORED`);
+    const mappings = `
+mappings:
+  - table: public.people
+    fields: { phone: mobil, first_name: shout }`;
+    const yaml = testConfigYaml({ db: p.db, verboseUrl: p.simulator.url, stateDir: p.stateDir, mappings });
+    const daemon = new Daemon(parseConfig(yaml, 'sync.yaml', {}).config, {
+      fullResync: false,
+      dryRun: false,
+      log: loggerInto(p.logs),
+      metrics: new Metrics({ defaults: false }),
+    });
+    try {
+      const start = daemon.start();
+      await expect(start).rejects.toThrow(
+        /Column "mobil" of public\.people is mapped but replication does not send it: there is no such column \(did you mean mobile\?\)/,
+      );
+      await expect(start).rejects.toThrow(/Column "shout" of public\.people .*or it is a generated column/);
+      expect(await slotExists()).toBe(false);
+    } finally {
+      await daemon.stop().catch(() => {});
+    }
+  });
 });
